@@ -1,0 +1,27 @@
+# Two commands on a machine with Python 3.11 and make:  `make run`  and  `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup run test clean
+
+setup: .venv/.synced
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The environment comes from uv.lock exactly (--frozen): a fresh machine gets the versions that were tested.
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: setup
+	.venv/bin/demand-monitor run --config config/pipeline.toml
+
+test: setup
+	.venv/bin/python -m pytest
+
+clean:
+	rm -rf var .venv .tools

@@ -1,0 +1,112 @@
+"""The pipeline's configuration file (config/pipeline.toml), read into plain objects."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from transforms.demography import AgeConvention
+
+SOURCE_FORMATS = ("genesis_csv", "genesis_ffcsv", "open_repair")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FileSource:
+    name: str
+    format: str
+    pattern: str
+    description: str = ""
+    enabled: bool = True
+
+    def files(self) -> list[Path]:
+        return sorted(Path(p) for p in glob.glob(self.pattern) if Path(p).is_file())
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse" / "demand.duckdb"
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def validation(self) -> Path:
+        return self.home / "validation"
+
+    @property
+    def exports(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    paths: Paths
+    sources: tuple[FileSource, ...]
+    conventions: tuple[AgeConvention, ...]
+    default_convention: str
+    min_count: int
+
+
+def _convention(name: str, entry: dict) -> AgeConvention:
+    try:
+        young, working = tuple(entry["young"]), tuple(entry["working"])
+        return AgeConvention(name=name, label=entry.get("label", name), young=young, working=working, old_from=int(entry["old_from"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(f"age convention {name!r} needs young = [from, to], working = [from, to], old_from = N: {err}") from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path).resolve()
+    with path.open("rb") as fh:
+        raw = tomllib.load(fh)
+    root = (path.parent / raw.get("root", ".")).resolve()
+    home = Path(os.environ.get("DEMAND_MONITOR_HOME") or root / raw.get("paths", {}).get("home", "var")).resolve()
+
+    sources = []
+    for entry in raw.get("sources", []):
+        fmt = entry.get("format")
+        if fmt not in SOURCE_FORMATS:
+            raise ConfigError(f"{path}: source {entry.get('name')!r} has format {fmt!r}; known formats: {', '.join(SOURCE_FORMATS)}")
+        sources.append(
+            FileSource(
+                name=entry["name"],
+                format=fmt,
+                pattern=str(root / entry["files"]),
+                description=entry.get("description", ""),
+                enabled=entry.get("enabled", True),
+            )
+        )
+    conv_raw = dict(raw.get("age_conventions", {}))
+    default = conv_raw.pop("default", None)
+    conventions = tuple(_convention(name, entry) for name, entry in conv_raw.items())
+    if not conventions:
+        raise ConfigError(f"{path}: at least one [age_conventions.NAME] is required")
+    if default not in {c.name for c in conventions}:
+        raise ConfigError(f"{path}: age_conventions.default = {default!r} is not a configured convention")
+    return PipelineConfig(
+        paths=Paths(home=home),
+        sources=tuple(s for s in sources if s.enabled),
+        conventions=conventions,
+        default_convention=default,
+        min_count=int(raw.get("exports", {}).get("min_count", 5)),
+    )

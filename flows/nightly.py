@@ -1,0 +1,110 @@
+"""The nightly flow: the pipeline's table of contents. Every step is a plain function elsewhere.
+
+sources (files) → raw/staging (ingest: parse, validate, quarantine, load) → marts → exports → publish
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from uuid import uuid4
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from flows.config import load_config
+from warehouse.exports import data_vintages, discard_exports, publish_exports, write_exports
+from warehouse.ingest import RunDirs, ingest_file
+from warehouse.marts import build_marts
+from warehouse.migrate import migrate
+from warehouse.publish import connect_build, discard_build, publish_build, start_build, writer_lock
+from expectations.validate import docs_index
+
+# Task inputs are paths and names only: Prefect hashes inputs, and connections or frames must not be among them.
+
+
+@task(cache_policy=NO_CACHE)
+def prepare_warehouse(build: str, run_id: str) -> list[str]:
+    with connect_build(Path(build)) as con:
+        applied = migrate(con)
+        flow_run = get_run_context().task_run.flow_run_id
+        con.execute(
+            "INSERT INTO audit.runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, now(), 'running')",
+            [run_id, str(flow_run) if flow_run else None],
+        )
+    return applied
+
+
+@task(cache_policy=NO_CACHE, task_run_name="ingest {file_path}")
+def ingest(build: str, run_id: str, source_name: str, source_format: str, file_path: str, config_path: str) -> dict:
+    dirs = load_config(config_path).paths
+    run_dirs = RunDirs(landing=dirs.landing, quarantine=dirs.quarantine, validation=dirs.validation)
+    with connect_build(Path(build)) as con:
+        outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path), run_dirs)
+    logger = get_run_logger()
+    log = logger.warning if outcome.status in ("quarantined", "duplicate") or outcome.rows_quarantined else logger.info
+    log("%s: %s, %d read, %d loaded, %d quarantined%s", outcome.file_name, outcome.status, outcome.rows_read,
+        outcome.rows_loaded, outcome.rows_quarantined, f" — {outcome.message}" if outcome.message else "")
+    return outcome.as_dict()
+
+
+@task(cache_policy=NO_CACHE)
+def marts(build: str, config_path: str) -> dict[str, int]:
+    with connect_build(Path(build)) as con:
+        return build_marts(con, load_config(config_path).conventions)
+
+
+@task(cache_policy=NO_CACHE)
+def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
+    config = load_config(config_path)
+    with connect_build(Path(build)) as con:
+        return str(write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con)))
+
+
+@task(cache_policy=NO_CACHE)
+def finish_run(build: str, run_id: str, summary: dict) -> None:
+    with connect_build(Path(build)) as con:
+        con.execute(
+            "UPDATE audit.runs SET finished_at = now(), status = 'published', summary = ? WHERE run_id = ?",
+            [json.dumps(summary), run_id],
+        )
+        con.execute("CHECKPOINT")
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(config_path: str = "config/pipeline.toml") -> dict:
+    config = load_config(config_path)
+    config_path = str(Path(config_path).resolve())
+    now = datetime.now(timezone.utc)
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
+    published = config.paths.warehouse
+    files = [(s, f) for s in config.sources for f in s.files()]
+    get_run_logger().info("run %s: %d file(s) from %d source(s)", run_id, len(files), len(config.sources))
+
+    with writer_lock(published):
+        build = str(start_build(published, run_id))
+        export_staging = None
+        try:
+            prepare_warehouse(build, run_id)
+            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path) for s, f in files]
+            mart_rows = marts(build, config_path)
+            export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)
+            summary = {
+                "run_id": run_id,
+                "files": outcomes,
+                "marts": mart_rows,
+                "warehouse": str(published),
+                "exports": str(config.paths.exports / "latest"),
+                "validation_report": str(docs_index(config.paths.validation)),
+            }
+            finish_run(build, run_id, summary)
+            publish_build(Path(build), published)
+            publish_exports(Path(export_staging), config.paths.exports, f"{now:%Y-%m-%d}")
+        except BaseException:
+            discard_build(Path(build))
+            if export_staging:
+                discard_exports(Path(export_staging))
+            raise
+    return summary

@@ -1,0 +1,147 @@
+"""The warehouse: migrations, loading deliveries, and publishing without blocking analysts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from conftest import GENESIS_2018, ORDS_202303, ORDS_202309
+from warehouse.ingest import RunDirs, ingest_file
+from warehouse.migrate import MigrationError, migrate
+from warehouse.publish import connect_build, publish_build, start_build
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = connect_build(tmp_path / "w.duckdb")
+    migrate(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> RunDirs:
+    return RunDirs(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine", validation=tmp_path / "validation")
+
+
+def _state(con) -> list[tuple]:
+    return con.sql("SELECT * FROM staging.repair_items ORDER BY id").fetchall()
+
+
+def test_migrations_apply_once_and_refuse_edits(con, tmp_path, monkeypatch):
+    assert migrate(con) == []
+    versions = con.sql("SELECT version FROM main.schema_migrations ORDER BY 1").fetchall()
+    assert [v for (v,) in versions] == [1, 2, 3, 4]
+    schemas = {s for (s,) in con.sql("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    assert {"raw", "staging", "marts", "audit"} <= schemas
+    edited = tmp_path / "migrations"
+    edited.mkdir()
+    for f in Path("warehouse/migrations").glob("*.sql"):
+        (edited / f.name).write_text(f.read_text() + ("\n-- edited" if f.name.startswith("0002") else ""))
+    monkeypatch.setattr("warehouse.migrate.MIGRATIONS", edited)
+    with pytest.raises(MigrationError, match="0002_population.sql was changed"):
+        migrate(con)
+
+
+def test_successive_deliveries_leave_the_current_records_and_mark_withdrawn(con, dirs):
+    first = ingest_file(con, "r1", "repairs", "open_repair", ORDS_202303, dirs)
+    second = ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
+    assert (first.status, first.rows_loaded, second.status, second.rows_loaded) == ("loaded", 12_399, "loaded", 15_100)
+    counts = dict(con.sql("SELECT status, count(*) FROM staging.repair_items GROUP BY ALL").fetchall())
+    assert counts == {"current": 15_100, "withdrawn": 32}
+    withdrawn = con.sql("SELECT DISTINCT withdrawn_in_delivery, last_delivery FROM staging.repair_items WHERE status = 'withdrawn'").fetchall()
+    assert withdrawn == [("2023-09", "2023-03")]
+    current_ids = {i for (i,) in con.sql("SELECT id FROM staging.repair_items WHERE status = 'current'").fetchall()}
+    assert current_ids == set(pl.read_csv(ORDS_202309, infer_schema=False)["id"])
+    assert con.execute("SELECT count(*) FROM raw.open_repair_records").fetchall()[0] == (12_399 + 15_100,)
+
+
+def test_loading_either_delivery_again_changes_nothing(con, dirs):
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202303, dirs)
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
+    before = _state(con)
+    again = [ingest_file(con, "r2", "repairs", "open_repair", f, dirs) for f in (ORDS_202303, ORDS_202309)]
+    assert [o.status for o in again] == ["unchanged", "unchanged"]
+    assert _state(con) == before
+
+
+def test_an_older_delivery_after_a_newer_one_is_kept_but_not_applied(con, dirs):
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
+    before = _state(con)
+    late = ingest_file(con, "r2", "repairs", "open_repair", ORDS_202303, dirs)
+    assert late.status == "superseded" and "older than the applied 2023-09" in late.message
+    assert _state(con) == before
+    assert con.execute("SELECT count(*) FROM raw.open_repair_records WHERE delivery = '2023-03'").fetchall()[0] == (12_399,)
+
+
+def test_a_quarantined_record_keeps_its_previous_version(con, dirs, tmp_path):
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202303, dirs)
+    text = ORDS_202309.read_text(encoding="utf-8").replace(",Fixed,,5073,2012-06-20,", ",Kaputt,,5073,2012-06-20,", 1)
+    broken = tmp_path / "anstiftung_202309.csv"
+    broken.write_text(text, encoding="utf-8")
+    outcome = ingest_file(con, "r2", "repairs", "open_repair", broken, dirs)
+    assert (outcome.status, outcome.rows_quarantined, outcome.rows_loaded) == ("loaded", 1, 15_099)
+    rule, row, reason = con.execute("SELECT rule, row_number, reason FROM audit.quarantine").fetchall()[0]
+    assert (rule, row) == ("repair status is an ORDS status", 1) and "Kaputt" in reason
+    kept = con.execute("SELECT status, repair_status, last_delivery FROM staging.repair_items WHERE id = 'anstiftung_2746'").fetchall()[0]
+    assert kept == ("current", "Fixed", "2023-03")
+
+
+def test_bad_file_is_quarantined_and_changes_nothing(con, dirs, tmp_path):
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
+    before = _state(con)
+    truncated = tmp_path / "anstiftung_202310.csv"
+    truncated.write_bytes(ORDS_202309.read_bytes()[:100_000])
+    outcome = ingest_file(con, "r2", "repairs", "open_repair", truncated, dirs)
+    assert outcome.status == "quarantined" and "truncated" in outcome.message
+    assert _state(con) == before
+    kept = list(dirs.quarantine.glob("*anstiftung_202310.csv"))
+    assert len(kept) == 1 and kept[0].read_bytes() == truncated.read_bytes()
+    assert "truncated" in kept[0].with_name(kept[0].name + ".reason.txt").read_text()
+    manifest = con.sql("SELECT status, file_name FROM audit.load_manifest WHERE run_id = 'r2'").fetchall()
+    assert manifest == [("quarantined", "anstiftung_202310.csv")]
+
+
+def test_same_content_under_another_name_is_a_duplicate_delivery(con, dirs, tmp_path):
+    ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
+    copy = tmp_path / "anstiftung_202309_resent.csv"
+    copy.write_bytes(ORDS_202309.read_bytes())
+    outcome = ingest_file(con, "r2", "repairs", "open_repair", copy, dirs)
+    assert outcome.status == "duplicate" and "same content as anstiftung_202309.csv" in outcome.message
+    assert list(dirs.quarantine.glob("*anstiftung_202309_resent.csv"))
+
+
+def test_revised_population_values_replace_and_are_kept_in_history(con, dirs, tmp_path):
+    ingest_file(con, "r1", "population", "genesis_csv", GENESIS_2018, dirs)
+    revised = tmp_path / "12411-02-03-5-B_2018_kreise_revised.csv"
+    revised.write_bytes(GENESIS_2018.read_bytes().replace(b"01001;Flensburg, Kreisfreie Stadt;2629;", b"01001;Flensburg, Kreisfreie Stadt;2630;"))
+    outcome = ingest_file(con, "r2", "population", "genesis_csv", revised, dirs)
+    assert outcome.status == "loaded" and outcome.message.startswith("1 revised value")
+    now = con.execute("SELECT value FROM staging.population WHERE area_code = '01001' AND sex = 'total' AND age_label = 'unter 3 Jahre'").fetchall()[0]
+    old = con.sql("SELECT value, loaded_run_id, superseded_by_run_id FROM staging.population_history").fetchall()
+    assert now == (2630,) and old == [(2629, "r1", "r2")]
+
+
+def test_published_file_swaps_under_an_open_reader(tmp_path):
+    published = tmp_path / "demand.duckdb"
+    with connect_build(published) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS v")
+    reader = duckdb.connect(str(published), read_only=True)
+    build = start_build(published, "r2")
+    with connect_build(build) as con:
+        con.execute("UPDATE t SET v = 2")
+    publish_build(build, published)
+    assert reader.execute("SELECT v FROM t").fetchall()[0] == (1,)  # the open reader keeps its snapshot
+    # a new analyst session (another process: DuckDB shares one instance per file within a process)
+    assert _read_in_new_process(published, "SELECT v FROM t") == "2"
+    reader.close()
+
+
+def _read_in_new_process(path: Path, query: str) -> str:
+    code = f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True).sql({query!r}).fetchall()[0][0])"
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()

@@ -1,0 +1,159 @@
+"""Demography indicators per area, sex and reference date, computed from the long population table.
+
+An indicator is only a number when the published age groups tile its age bands exactly and no cell in them is
+flagged (secret, unknown, …). Otherwise it is a missing value with a flag that says why: a 75+ table cannot give
+a share of 80+, and a ratio over a secret cell is not a number anybody should publish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from transforms.catalogue import Indicator, indicators_of_kind
+
+OPEN_END = 200  # stands for "no upper bound" in band arithmetic; older than any person
+KEYS = ["table_code", "area_code", "reference_date", "sex"]
+
+FLAG_NOT_ALIGNED = "age_groups_do_not_align"
+FLAG_SOURCE = "source_value_flagged"
+FLAG_ZERO = "division_by_zero"
+FLAG_MISSING = "band_missing"
+
+
+@dataclass(frozen=True)
+class AgeConvention:
+    name: str
+    label: str
+    young: tuple[int, int]
+    working: tuple[int, int]
+    old_from: int
+
+    def bands(self) -> dict[str, tuple[int, int | None]]:
+        return {"young": self.young, "working": self.working, "old": (self.old_from, None), "80+": (80, None)}
+
+    def describe(self) -> str:
+        return f"young {self.young[0]}–{self.young[1] - 1}, working {self.working[0]}–{self.working[1] - 1}, old {self.old_from}+"
+
+
+def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int | None]]) -> pl.DataFrame:
+    """Population per key and band, with a flag where the age groups do not tile the band or a cell is flagged.
+
+    Output columns: KEYS, band, population (null when flagged), band_flag. The band "total" is the published
+    total row, not a sum of groups, so that one secret age group does not hide the total.
+    """
+    groups = population.filter(~pl.col("is_total")).with_columns(
+        group_to=pl.col("age_to").fill_null(OPEN_END).cast(pl.Int32)
+    )
+    band_frame = pl.DataFrame(
+        {
+            "band": list(bands),
+            "band_from": [lo for lo, _ in bands.values()],
+            "band_to": [hi if hi is not None else OPEN_END for _, hi in bands.values()],
+        },
+        schema={"band": pl.String, "band_from": pl.Int32, "band_to": pl.Int32},
+    )
+    overlapping = groups.join(band_frame, how="cross").filter(
+        (pl.col("age_from") < pl.col("band_to")) & (pl.col("group_to") > pl.col("band_from"))
+    )
+    inside = (pl.col("age_from") >= pl.col("band_from")) & (pl.col("group_to") <= pl.col("band_to"))
+    summed = overlapping.group_by([*KEYS, "band"]).agg(
+        straddling=(~inside).sum(),
+        covered=(pl.col("group_to") - pl.col("age_from")).sum(),
+        width=(pl.col("band_to") - pl.col("band_from")).first(),
+        flagged=pl.col("value").is_null().sum(),
+        population=pl.col("value").sum(),
+    )
+    by_band = summed.with_columns(
+        band_flag=pl.when((pl.col("straddling") > 0) | (pl.col("covered") != pl.col("width")))
+        .then(pl.lit(FLAG_NOT_ALIGNED))
+        .when(pl.col("flagged") > 0)
+        .then(pl.lit(FLAG_SOURCE))
+    ).with_columns(population=pl.when(pl.col("band_flag").is_null()).then(pl.col("population")))
+
+    totals = population.filter(pl.col("is_total")).select(
+        *KEYS,
+        band=pl.lit("total"),
+        population=pl.col("value"),
+        band_flag=pl.when(pl.col("value").is_null()).then(pl.lit(FLAG_SOURCE)),
+    )
+    # every key gets every band, so a band no group touches shows up as missing instead of vanishing
+    keys = population.select(KEYS).unique()
+    all_bands = keys.join(pl.DataFrame({"band": [*bands, "total"]}), how="cross")
+    found = pl.concat(
+        [by_band.select(*KEYS, "band", "population", "band_flag"), totals], how="vertical_relaxed"
+    )
+    return all_bands.join(found, on=[*KEYS, "band"], how="left").with_columns(
+        band_flag=pl.when(pl.col("population").is_null() & pl.col("band_flag").is_null())
+        .then(pl.lit(FLAG_MISSING))
+        .otherwise(pl.col("band_flag"))
+    )
+
+
+def _ratio(bands: pl.DataFrame, ind: Indicator) -> pl.DataFrame:
+    wide = bands.pivot(on="band", index=KEYS, values=["population", "band_flag"], aggregate_function="first")
+    used = [*ind.numerator, ind.denominator]
+    numerator = pl.sum_horizontal([pl.col(f"population_{b}") for b in ind.numerator])
+    denominator = pl.col(f"population_{ind.denominator}")
+    first_flag = pl.coalesce([pl.col(f"band_flag_{b}") for b in used])
+    return wide.select(
+        *KEYS,
+        indicator_id=pl.lit(ind.id),
+        flag=pl.when(first_flag.is_not_null()).then(first_flag).when(denominator == 0).then(pl.lit(FLAG_ZERO)),
+        numerator=numerator,
+        denominator=denominator,
+    ).with_columns(_computed(ind.scale))
+
+
+def _computed(scale: float) -> list[pl.Expr]:
+    """Value, numerator and denominator only where nothing is flagged: a partial sum must not look like data."""
+    ok = pl.col("flag").is_null()
+    return [
+        pl.when(ok).then(pl.col("numerator") / pl.col("denominator") * scale).alias("value"),
+        pl.when(ok).then(pl.col("numerator")).alias("numerator"),
+        pl.when(ok).then(pl.col("denominator")).alias("denominator"),
+    ]
+
+
+def age_ratio_indicators(population: pl.DataFrame, convention: AgeConvention) -> pl.DataFrame:
+    """All catalogue indicators of kind age_ratio for one age convention, long form."""
+    bands = band_populations(population, convention.bands())
+    frames = [_ratio(bands, ind) for ind in indicators_of_kind("age_ratio")]
+    return pl.concat(frames).with_columns(convention=pl.lit(convention.name))
+
+
+def population_change(population: pl.DataFrame) -> pl.DataFrame:
+    """Change of the published total against the same date one year earlier, only where that year is loaded."""
+    (ind,) = indicators_of_kind("change")
+    totals = population.filter(pl.col("is_total")).select(*KEYS, "value")
+    previous = totals.with_columns(reference_date=pl.col("reference_date").dt.offset_by("1y")).rename(
+        {"value": "previous"}
+    )
+    joined = totals.join(previous, on=KEYS, how="inner")
+    return joined.select(
+        *KEYS,
+        indicator_id=pl.lit(ind.id),
+        flag=pl.when(pl.col("value").is_null() | pl.col("previous").is_null())
+        .then(pl.lit(FLAG_SOURCE))
+        .when(pl.col("previous") == 0)
+        .then(pl.lit(FLAG_ZERO)),
+        numerator=pl.col("value") - pl.col("previous"),
+        denominator=pl.col("previous"),
+    ).with_columns(*_computed(ind.scale), convention=pl.lit(None, dtype=pl.String))
+
+
+def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...]) -> pl.DataFrame:
+    """The demography mart: every age-ratio indicator per convention plus population change, with area names."""
+    areas = population.select(
+        "table_code", "area_code", "reference_date", "area_name", "area_level", "population_basis"
+    ).unique(subset=["table_code", "area_code", "reference_date"], keep="first")
+    parts = [age_ratio_indicators(population, c) for c in conventions]
+    parts.append(population_change(population))
+    columns = [*KEYS, "indicator_id", "convention", "value", "flag", "numerator", "denominator"]
+    return (
+        pl.concat([p.select(columns) for p in parts], how="vertical_relaxed")
+        .join(areas, on=["table_code", "area_code", "reference_date"], how="left")
+        .with_columns(year=pl.col("reference_date").dt.year())
+        .sort("indicator_id", "convention", "area_code", "reference_date", "sex", nulls_last=True)
+    )

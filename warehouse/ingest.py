@@ -1,0 +1,191 @@
+"""Ingesting one delivered file: fingerprint, land, parse, validate, quarantine what fails, load the rest.
+
+Everything a file does to the warehouse happens in one transaction, so a file either lands completely or not at
+all. Bad input never raises out of here: it ends as a quarantined file or quarantined rows, with the file, the
+row and the reason in audit.quarantine and in the outcome that the run summary prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import polars as pl
+
+from transforms.bad_input import BadInputError
+from transforms.genesis_csv import parse_genesis_csv
+from transforms.genesis_ffcsv import parse_genesis_ffcsv
+from transforms.open_repair import parse_open_repair
+from warehouse.load_context import LoadContext, LoadResult
+from warehouse.load_open_repair import load_open_repair
+from warehouse.load_population import load_population
+
+
+@dataclass(frozen=True)
+class Format:
+    parse: Callable[[bytes, str], pl.DataFrame]
+    suite_module: str  # imported when needed: Great Expectations takes seconds to import
+    load: Callable[[duckdb.DuckDBPyConnection, pl.DataFrame, pl.DataFrame, LoadContext], LoadResult]
+
+
+FORMATS: dict[str, Format] = {
+    "genesis_csv": Format(parse_genesis_csv, "expectations.population", load_population),
+    "genesis_ffcsv": Format(parse_genesis_ffcsv, "expectations.population", load_population),
+    "open_repair": Format(parse_open_repair, "expectations.repair_items", load_open_repair),
+}
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source_name: str
+    file_name: str
+    status: str  # loaded | unchanged | superseded | duplicate | quarantined
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunDirs:
+    landing: Path
+    quarantine: Path
+    validation: Path
+
+
+def _already_seen(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
+    seen = con.execute(
+        """SELECT file_name, run_id FROM audit.load_manifest
+           WHERE sha256 = ? AND status IN ('loaded', 'superseded')
+           ORDER BY recorded_at LIMIT 1""",
+        [sha256],
+    ).fetchall()
+    return seen[0] if seen else None
+
+
+def _quarantine_file(path: Path, sha256: str, reason: str, dirs: RunDirs) -> Path:
+    dirs.quarantine.mkdir(parents=True, exist_ok=True)
+    kept = dirs.quarantine / f"{sha256[:16]}_{path.name}"
+    shutil.copyfile(path, kept)
+    kept.with_name(kept.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return kept
+
+
+def _land(path: Path, sha256: str, dirs: RunDirs) -> None:
+    """Keep the delivery unchanged under its content hash; the raw file outlives the inbox."""
+    target = dirs.landing / sha256 / path.name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
+def _record(con, run_id: str, source_name: str, source_format: str, path: Path, sha256: str, outcome: FileOutcome) -> None:
+    con.execute(
+        """INSERT INTO audit.load_manifest (run_id, source_name, source_format, file_name, file_path, sha256,
+               size_bytes, status, rows_read, rows_loaded, rows_quarantined, message)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [run_id, source_name, source_format, path.name, str(path), sha256, path.stat().st_size, outcome.status,
+         outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined, outcome.message],
+    )
+
+
+def _quarantine_whole_file(con, run_id, source_name, path, sha256, err: BadInputError, dirs: RunDirs) -> FileOutcome:
+    kept = _quarantine_file(path, sha256, str(err), dirs)
+    con.execute(
+        """INSERT INTO audit.quarantine (run_id, source_name, file_name, sha256, row_number, rule, reason)
+           VALUES (?, ?, ?, ?, ?, 'file is readable and complete', ?)""",
+        [run_id, source_name, path.name, sha256, err.row, err.reason],
+    )
+    return FileOutcome(source_name, path.name, "quarantined", message=f"{err} (file kept as {kept})")
+
+
+def _quarantine_rows(con, run_id, source_name, file_name, sha256, frame: pl.DataFrame, failed: dict) -> None:
+    rows = []
+    for position, failures in sorted(failed.items()):
+        record = frame.row(position, named=True)
+        for rule, column in failures:
+            rows.append(
+                {
+                    "run_id": run_id, "source_name": source_name, "file_name": file_name, "sha256": sha256,
+                    "row_number": record["source_row"], "rule": rule, "column_name": column,
+                    "reason": f"{column} = {record.get(column.split(',')[0])!r} breaks rule '{rule}'",
+                    "record": json.dumps(record, default=str, ensure_ascii=False),
+                }
+            )
+    con.register("quarantined_rows", pl.DataFrame(rows))
+    try:
+        con.execute("INSERT INTO audit.quarantine BY NAME SELECT * FROM quarantined_rows")
+    finally:
+        con.unregister("quarantined_rows")
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path, dirs: RunDirs) -> FileOutcome:
+    fmt = FORMATS[source_format]
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    con.execute("BEGIN")
+    try:
+        outcome = _ingest(con, run_id, source_name, fmt, path, data, sha256, dirs)
+        _record(con, run_id, source_name, source_format, path, sha256, outcome)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return outcome
+
+
+def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha256: str, dirs: RunDirs) -> FileOutcome:
+    seen = _already_seen(con, sha256)
+    if seen and seen[0] == path.name:
+        return FileOutcome(source_name, path.name, "unchanged", message=f"already loaded in run {seen[1]}; skipped")
+    if seen:
+        reason = f"duplicate delivery: same content as {seen[0]}, loaded in run {seen[1]}"
+        kept = _quarantine_file(path, sha256, f"{path.name}: {reason}", dirs)
+        con.execute(
+            """INSERT INTO audit.quarantine (run_id, source_name, file_name, sha256, row_number, rule, reason)
+               VALUES (?, ?, ?, ?, NULL, 'each delivery is new', ?)""",
+            [run_id, source_name, path.name, sha256, reason],
+        )
+        return FileOutcome(source_name, path.name, "duplicate", message=f"{path.name}: {reason} (file kept as {kept})")
+
+    _land(path, sha256, dirs)
+    try:
+        frame = fmt.parse(data, path.name)
+    except BadInputError as err:
+        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, dirs)
+
+    suite = importlib.import_module(fmt.suite_module)
+    from expectations.validate import validate_batch
+
+    validation = validate_batch(frame, suite.SUITE_NAME, suite.expectations(), dirs.validation, f"{run_id} {path.name}")
+    results = validation.results.with_columns(run_id=pl.lit(run_id), file_name=pl.lit(path.name), sha256=pl.lit(sha256))
+    con.register("validation_batch", results)
+    try:
+        con.execute("INSERT INTO audit.validation_results BY NAME SELECT * FROM validation_batch")
+    finally:
+        con.unregister("validation_batch")
+
+    if validation.failed_rows:
+        _quarantine_rows(con, run_id, source_name, path.name, sha256, frame, validation.failed_rows)
+    bad = pl.Series("position", sorted(validation.failed_rows), dtype=pl.UInt32)
+    valid = frame.with_row_index("position").filter(~pl.col("position").is_in(bad.implode())).drop("position")
+
+    context = LoadContext(run_id=run_id, source_name=source_name, file_name=path.name, sha256=sha256)
+    try:
+        result = fmt.load(con, valid, frame, context)
+    except BadInputError as err:
+        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, dirs)
+    quarantined = frame.height - valid.height
+    message = result.message
+    if quarantined:
+        message = f"{quarantined} row(s) quarantined, see audit.quarantine" + (f"; {message}" if message else "")
+    return FileOutcome(source_name, path.name, result.status, frame.height, result.rows_loaded, quarantined, message)

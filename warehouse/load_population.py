@@ -1,0 +1,29 @@
+"""Loading validated population rows into staging, keeping revised values in the history table."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from warehouse.load_context import LoadContext, LoadResult
+
+_KEY = "table_code, area_code, reference_date, sex, age_label"
+
+
+def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
+    batch = valid.drop("cell").with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
+    con.register("population_batch", batch)
+    try:
+        revised = con.execute(
+            f"""INSERT INTO staging.population_history
+                SELECT current.*, ?, ?, now()
+                FROM staging.population AS current
+                JOIN population_batch AS new USING ({_KEY})
+                WHERE current.value IS DISTINCT FROM new.value OR current.flag IS DISTINCT FROM new.flag""",
+            [ctx.run_id, ctx.file_name],
+        ).fetchall()[0][0]
+        con.execute("INSERT OR REPLACE INTO staging.population BY NAME SELECT * FROM population_batch")
+    finally:
+        con.unregister("population_batch")
+    message = f"{revised} revised value(s) kept in staging.population_history" if revised else None
+    return LoadResult(status="loaded", rows_loaded=batch.height, message=message)
