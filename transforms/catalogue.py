@@ -1,4 +1,4 @@
-"""Loads the indicator catalogue (indicator_catalogue.toml) that computation, exports and docs share."""
+"""Loads the indicator catalogue (catalogue_entries/*.toml) that computation, exports and docs share."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-CATALOGUE_FILE = Path(__file__).with_name("indicator_catalogue.toml")
+CATALOGUE_DIR = Path(__file__).with_name("catalogue_entries")
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,23 @@ class Indicator:
     subject: str
     source: str
     scale: float = 1
+    inputs: str = ""
+    population_basis: str = ""
     numerator: tuple[str, ...] = field(default_factory=tuple)
     denominator: str | None = None
 
 
 @cache
-def load_catalogue(path: Path = CATALOGUE_FILE) -> tuple[Indicator, ...]:
-    with path.open("rb") as fh:
-        entries = tomllib.load(fh)["indicator"]
+def load_catalogue(directory: Path = CATALOGUE_DIR) -> tuple[Indicator, ...]:
+    entries = []
+    for path in sorted(directory.glob("*.toml")):
+        with path.open("rb") as fh:
+            entries += tomllib.load(fh).get("indicator", [])
     indicators = tuple(Indicator(**{**e, "numerator": tuple(e.get("numerator", ()))}) for e in entries)
     ids = [i.id for i in indicators]
-    if len(ids) != len(set(ids)):
-        raise ValueError(f"{path}: indicator ids must be unique: {ids}")
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"{directory}: indicator ids must be unique, found twice: {duplicated}")
     return indicators
 
 
@@ -48,7 +53,7 @@ def indicator(indicator_id: str) -> Indicator:
     for i in load_catalogue():
         if i.id == indicator_id:
             return i
-    raise KeyError(f"indicator {indicator_id!r} is not in the catalogue {CATALOGUE_FILE}")
+    raise KeyError(f"indicator {indicator_id!r} is not in the catalogue {CATALOGUE_DIR}")
 
 
 def catalogue_frame(conventions: tuple = ()) -> pl.DataFrame:
@@ -70,6 +75,8 @@ def catalogue_frame(conventions: tuple = ()) -> pl.DataFrame:
                 "formula": i.formula,
                 "unit": i.unit,
                 "age_bounds": bounds(i),
+                "inputs": i.inputs,
+                "population_basis": i.population_basis,
                 "direction": i.direction,
                 "subject": i.subject,
                 "source": i.source,

@@ -37,6 +37,8 @@ CREATE TABLE marts.indicator_catalogue (
     formula             VARCHAR,
     unit                VARCHAR,
     age_bounds          VARCHAR,
+    inputs              VARCHAR,
+    population_basis    VARCHAR,
     direction           VARCHAR,
     subject             VARCHAR,
     source              VARCHAR
