@@ -65,6 +65,7 @@ class PipelineConfig:
     conventions: tuple[AgeConvention, ...]
     default_convention: str
     min_count: int
+    area_points: Path | None = None  # JSON of area centres (Kreis code → lon/lat), for maps and distances
 
 
 def _convention(name: str, entry: dict) -> AgeConvention:
@@ -109,4 +110,5 @@ def load_config(path: str | Path) -> PipelineConfig:
         conventions=conventions,
         default_convention=default,
         min_count=int(raw.get("exports", {}).get("min_count", 5)),
+        area_points=(root / raw["geo"]["area_points"]) if raw.get("geo", {}).get("area_points") else None,
     )
