@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test clean
+.PHONY: setup run test serve clean
 
 setup: .venv/.synced
 
@@ -19,6 +19,10 @@ setup: .venv/.synced
 
 run: setup
 	.venv/bin/demand-monitor run --config config/pipeline.toml
+
+# Local Prefect server on 127.0.0.1:4200, the nightly and ingest-usage-log deployments, the inbox watcher.
+serve: setup
+	.venv/bin/python -m flows.serve_local --config config/pipeline.toml
 
 test: setup
 	.venv/bin/python -m pytest

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.demography import AgeConvention
-
-SOURCE_FORMATS = ("genesis_csv", "genesis_ffcsv", "open_repair")
+from warehouse.ingest import FORMATS
 
 
 class ConfigError(ValueError):
     pass
+
+
+def is_settled(path: Path, stable_seconds: float) -> bool:
+    """A file still being written is never picked up: `.part` and hidden names are in transit by convention, and a
+    file modified within the last `stable_seconds` may still grow."""
+    if path.name.endswith(".part") or path.name.startswith("."):
+        return False
+    return time.time() - path.stat().st_mtime >= stable_seconds
 
 
 @dataclass(frozen=True)
@@ -24,9 +33,14 @@ class FileSource:
     pattern: str
     description: str = ""
     enabled: bool = True
+    consume: bool = False  # an inbox: files move to processed/ or quarantine/ once their run is published
 
-    def files(self) -> list[Path]:
-        return sorted(Path(p) for p in glob.glob(self.pattern) if Path(p).is_file())
+    def files(self, stable_seconds: float = 0) -> list[Path]:
+        found = (Path(p) for p in glob.glob(self.pattern))
+        return sorted(p for p in found if p.is_file() and is_settled(p, stable_seconds))
+
+    def matches(self, path: Path) -> bool:
+        return fnmatch.fnmatch(str(path), self.pattern)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,14 @@ class Paths:
     @property
     def quarantine(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def processed(self) -> Path:
+        return self.home / "processed"
 
     @property
     def validation(self) -> Path:
@@ -66,6 +88,13 @@ class PipelineConfig:
     default_convention: str
     min_count: int
     area_points: Path | None = None  # JSON of area centres (Kreis code → lon/lat), for maps and distances
+    stable_seconds: float = 2.0
+
+    def source_for(self, path: Path) -> FileSource:
+        for source in self.sources:
+            if source.matches(path):
+                return source
+        raise ConfigError(f"{path} matches no enabled source in the configuration")
 
 
 def _convention(name: str, entry: dict) -> AgeConvention:
@@ -86,15 +115,17 @@ def load_config(path: str | Path) -> PipelineConfig:
     sources = []
     for entry in raw.get("sources", []):
         fmt = entry.get("format")
-        if fmt not in SOURCE_FORMATS:
-            raise ConfigError(f"{path}: source {entry.get('name')!r} has format {fmt!r}; known formats: {', '.join(SOURCE_FORMATS)}")
+        pattern = entry["files"].replace("{home}", str(home))
+        if fmt not in FORMATS:
+            raise ConfigError(f"{path}: source {entry.get('name')!r} has format {fmt!r}; known formats: {', '.join(FORMATS)}")
         sources.append(
             FileSource(
                 name=entry["name"],
                 format=fmt,
-                pattern=str(root / entry["files"]),
+                pattern=str(root / pattern),
                 description=entry.get("description", ""),
                 enabled=entry.get("enabled", True),
+                consume=entry.get("consume", False),
             )
         )
     conv_raw = dict(raw.get("age_conventions", {}))
@@ -111,4 +142,5 @@ def load_config(path: str | Path) -> PipelineConfig:
         default_convention=default,
         min_count=int(raw.get("exports", {}).get("min_count", 5)),
         area_points=(root / raw["geo"]["area_points"]) if raw.get("geo", {}).get("area_points") else None,
+        stable_seconds=float(raw.get("inbox", {}).get("stable_seconds", 2.0)),
     )

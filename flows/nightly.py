@@ -14,7 +14,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from flows.config import load_config
+from flows.config import FileSource, load_config
+from sources.inbox import REFUSED, settle
 from warehouse.exports import data_vintages, discard_exports, publish_exports, write_exports
 from warehouse.ingest import RunDirs, ingest_file
 from warehouse.marts import build_marts
@@ -58,9 +59,15 @@ def marts(build: str, config_path: str) -> dict[str, int]:
 
 @task(cache_policy=NO_CACHE)
 def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
+    from warehouse.report import write_report  # the lead moves this to the module imports
+
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
-        return str(write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con)))
+        staging = write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
+                                area_points=config.area_points, default_convention=config.default_convention)
+        write_report(con, staging, run_id, config.area_points, config.min_count,
+                     default_convention=config.default_convention)
+    return str(staging)
 
 
 @task(cache_policy=NO_CACHE)
@@ -73,17 +80,22 @@ def finish_run(build: str, run_id: str, summary: dict) -> None:
         con.execute("CHECKPOINT")
 
 
-@flow(name="nightly", log_prints=True)
-def nightly(config_path: str = "config/pipeline.toml") -> dict:
+def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | None = None) -> dict:
+    """Ingest the given files (default: every settled file of every enabled source), rebuild marts and exports,
+    and publish, all under the writer lock: runs that write the warehouse never overlap, a second one waits."""
     config = load_config(config_path)
     config_path = str(Path(config_path).resolve())
-    now = datetime.now(timezone.utc)
-    run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
     published = config.paths.warehouse
-    files = [(s, f) for s in config.sources for f in s.files()]
-    get_run_logger().info("run %s: %d file(s) from %d source(s)", run_id, len(files), len(config.sources))
+    logger = get_run_logger()
 
     with writer_lock(published):
+        # chosen only now: a run that waited for the lock sees what the previous run left in the inbox
+        if selected is None:
+            selected = [(s, f) for s in config.sources for f in s.files(config.stable_seconds)]
+        files = [(s, f) for s, f in selected if f.exists()]
+        now = datetime.now(timezone.utc)
+        run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
+        logger.info("run %s: %d file(s) from %d source(s)", run_id, len(files), len({s.name for s, _ in files}))
         build = str(start_build(published, run_id))
         export_staging = None
         try:
@@ -107,4 +119,25 @@ def nightly(config_path: str = "config/pipeline.toml") -> dict:
             if export_staging:
                 discard_exports(Path(export_staging))
             raise
+        for (source, path), outcome in zip(files, outcomes):
+            if source.consume:
+                settle(path, outcome["status"], config.paths.processed)
+    refused = [f for f in outcomes if f["status"] in REFUSED or f["rows_quarantined"]]
+    if refused:
+        logger.warning("run %s: %d file(s) with quarantined input: %s", run_id, len(refused),
+                       "; ".join(f"{f['file_name']}: {f['message']}" for f in refused))
     return summary
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(config_path: str = "config/pipeline.toml") -> dict:
+    """Everything configured, also what the event-triggered runs missed."""
+    return run_pipeline(config_path)
+
+
+@flow(name="ingest-usage-log", log_prints=True)
+def ingest_usage_log(path: str, config_path: str = "config/pipeline.toml") -> dict:
+    """One file that just landed in the inbox (the path comes from the watcher's event)."""
+    file = Path(path)
+    source = load_config(config_path).source_for(file)
+    return run_pipeline(config_path, [(source, file)])

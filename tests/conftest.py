@@ -45,6 +45,10 @@ old_from = 67
 
 [exports]
 min_count = 5
+
+[inbox]
+# the tests write files and run at once; tests/test_inbox.py covers the settling rule itself
+stable_seconds = 0
 """
 
 

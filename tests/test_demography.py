@@ -148,3 +148,9 @@ def test_reproduces_the_published_youth_and_old_age_ratios_of_2018():
             continue
         assert math.isclose(ours_youth[0], youth, abs_tol=0.05 + 1e-9), (code, sex, ours_youth, youth)
         assert math.isclose(ours_old[0], old, abs_tol=0.05 + 1e-9), (code, sex, ours_old, old)
+
+
+def test_no_population_loaded_gives_an_empty_mart_not_an_error():
+    empty = population(SMALL).clear()
+    mart = demography_indicators(empty, (REGIONALATLAS,))
+    assert mart.is_empty() and "indicator_id" in mart.columns

@@ -143,8 +143,18 @@ def population_change(population: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(*_computed(ind.scale), convention=pl.lit(None, dtype=pl.String))
 
 
+MART_SCHEMA = {
+    "table_code": pl.String, "area_code": pl.String, "reference_date": pl.Date, "sex": pl.String,
+    "indicator_id": pl.String, "convention": pl.String, "value": pl.Float64, "flag": pl.String,
+    "numerator": pl.Int64, "denominator": pl.Int64, "area_name": pl.String, "area_level": pl.String,
+    "population_basis": pl.String, "year": pl.Int32,
+}
+
+
 def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...]) -> pl.DataFrame:
     """The demography mart: every age-ratio indicator per convention plus population change, with area names."""
+    if population.is_empty():
+        return pl.DataFrame(schema=MART_SCHEMA)
     areas = population.select(
         "table_code", "area_code", "reference_date", "area_name", "area_level", "population_basis"
     ).unique(subset=["table_code", "area_code", "reference_date"], keep="first")
@@ -155,5 +165,6 @@ def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConven
         pl.concat([p.select(columns) for p in parts], how="vertical_relaxed")
         .join(areas, on=["table_code", "area_code", "reference_date"], how="left")
         .with_columns(year=pl.col("reference_date").dt.year())
+        .select([pl.col(c).cast(t) for c, t in MART_SCHEMA.items()])
         .sort("indicator_id", "convention", "area_code", "reference_date", "sex", nulls_last=True)
     )
