@@ -17,12 +17,22 @@ setup: .venv/.synced
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-run: setup
-	.venv/bin/demand-monitor run --config config/pipeline.toml
+# Usage logs are pseudonymised with a key from DEMAND_MONITOR_PSEUDONYM_KEY. Production sets it (or a Prefect Secret
+# block); for the sample run on a fresh machine a random machine-local key is created once, outside the repository.
+KEY_FILE := var/secrets/pseudonym.key
+WITH_KEY = DEMAND_MONITOR_PSEUDONYM_KEY="$${DEMAND_MONITOR_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))}"
+
+$(KEY_FILE):
+	@mkdir -p $(dir $@)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $@
+	@echo "created a machine-local pseudonymisation key for the sample run: $@"
+
+run: setup $(KEY_FILE)
+	$(WITH_KEY) .venv/bin/demand-monitor run --config config/pipeline.toml
 
 # Local Prefect server on 127.0.0.1:4200, the nightly and ingest-usage-log deployments, the inbox watcher.
-serve: setup
-	.venv/bin/python -m flows.serve_local --config config/pipeline.toml
+serve: setup $(KEY_FILE)
+	$(WITH_KEY) .venv/bin/python -m flows.serve_local --config config/pipeline.toml
 
 test: setup
 	.venv/bin/python -m pytest

@@ -40,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the nightly flow once on the configured sources")
     run.add_argument("--config", default="config/pipeline.toml", help="pipeline configuration (TOML)")
-    args = parser.parse_args(argv)
+    sub.add_parser("fetch-table", add_help=False,
+                   help="fetch one GENESIS table for given regions (see `demand-monitor fetch-table --help`)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "fetch-table":
+        from sources.genesis.cli import main as fetch_table
+
+        return fetch_table(rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
 
     from flows.config import load_config
 

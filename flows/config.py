@@ -89,6 +89,8 @@ class PipelineConfig:
     min_count: int
     area_points: Path | None = None  # JSON of area centres (Kreis code → lon/lat), for maps and distances
     stable_seconds: float = 2.0
+    facility_registry: Path | None = None  # config/facilities.toml: facilities, rooms, opening hours
+    statistics_sources: Path | None = None  # config/statistics_sources.toml: GENESIS tables fetched nightly
 
     def source_for(self, path: Path) -> FileSource:
         for source in self.sources:
@@ -141,6 +143,13 @@ def load_config(path: str | Path) -> PipelineConfig:
         conventions=conventions,
         default_convention=default,
         min_count=int(raw.get("exports", {}).get("min_count", 5)),
-        area_points=(root / raw["geo"]["area_points"]) if raw.get("geo", {}).get("area_points") else None,
+        area_points=_optional_path(root, raw, "geo", "area_points"),
         stable_seconds=float(raw.get("inbox", {}).get("stable_seconds", 2.0)),
+        facility_registry=_optional_path(root, raw, "facilities", "registry"),
+        statistics_sources=_optional_path(root, raw, "statistics", "sources"),
     )
+
+
+def _optional_path(root: Path, raw: dict, section: str, key: str) -> Path | None:
+    value = raw.get(section, {}).get(key)
+    return root / value if value else None

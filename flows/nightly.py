@@ -17,9 +17,12 @@ from prefect.context import get_run_context
 from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
 from warehouse.exports import data_vintages, discard_exports, publish_exports, write_exports
-from warehouse.ingest import RunDirs, ingest_file
+from warehouse.ingest import IngestContext, ingest_file
+from sources.genesis.fetch import fetch_statistics_sources
+from warehouse.load_areas import refresh_areas
 from warehouse.marts import build_marts
 from warehouse.migrate import migrate
+from warehouse.report import write_report
 from warehouse.publish import connect_build, discard_build, publish_build, start_build, writer_lock
 from expectations.validate import docs_index
 
@@ -38,12 +41,26 @@ def prepare_warehouse(build: str, run_id: str) -> list[str]:
     return applied
 
 
+@task(cache_policy=NO_CACHE, retries=0)
+def fetch_statistics(build: str, run_id: str, config_path: str) -> list[dict]:
+    """New periods of the declared GENESIS sources, landed as files for the ingest step (network I/O; the client
+    retries transient errors itself, a failing source is reported and the others go on)."""
+    config = load_config(config_path)
+    if config.statistics_sources is None:
+        return []
+    report = fetch_statistics_sources(config.statistics_sources, build, config.paths.landing, run_id)
+    for source, message in report.failures:
+        get_run_logger().warning("statistics source %s not fetched: %s", source, message)
+    return report.files_to_ingest()
+
+
 @task(cache_policy=NO_CACHE, task_run_name="ingest {file_path}")
 def ingest(build: str, run_id: str, source_name: str, source_format: str, file_path: str, config_path: str) -> dict:
-    dirs = load_config(config_path).paths
-    run_dirs = RunDirs(landing=dirs.landing, quarantine=dirs.quarantine, validation=dirs.validation)
+    config = load_config(config_path)
+    context = IngestContext(landing=config.paths.landing, quarantine=config.paths.quarantine,
+                            validation=config.paths.validation, facility_registry=config.facility_registry)
     with connect_build(Path(build)) as con:
-        outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path), run_dirs)
+        outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path), context)
     logger = get_run_logger()
     log = logger.warning if outcome.status in ("quarantined", "duplicate") or outcome.rows_quarantined else logger.info
     log("%s: %s, %d read, %d loaded, %d quarantined%s", outcome.file_name, outcome.status, outcome.rows_read,
@@ -53,14 +70,14 @@ def ingest(build: str, run_id: str, source_name: str, source_format: str, file_p
 
 @task(cache_policy=NO_CACHE)
 def marts(build: str, config_path: str) -> dict[str, int]:
+    config = load_config(config_path)
     with connect_build(Path(build)) as con:
-        return build_marts(con, load_config(config_path).conventions)
+        refresh_areas(con)
+        return build_marts(con, config.conventions, config.facility_registry)
 
 
 @task(cache_policy=NO_CACHE)
 def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
-    from warehouse.report import write_report  # the lead moves this to the module imports
-
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
         staging = write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
@@ -81,8 +98,9 @@ def finish_run(build: str, run_id: str, summary: dict) -> None:
 
 
 def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | None = None) -> dict:
-    """Ingest the given files (default: every settled file of every enabled source), rebuild marts and exports,
-    and publish, all under the writer lock: runs that write the warehouse never overlap, a second one waits."""
+    """Ingest the given files (default: what the statistics services have that is new, then every settled file of
+    every enabled source), rebuild marts and exports, and publish, all under the writer lock: runs that write the
+    warehouse never overlap, a second one waits."""
     config = load_config(config_path)
     config_path = str(Path(config_path).resolve())
     published = config.paths.warehouse
@@ -90,16 +108,20 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
 
     with writer_lock(published):
         # chosen only now: a run that waited for the lock sees what the previous run left in the inbox
+        fetch = selected is None
         if selected is None:
             selected = [(s, f) for s in config.sources for f in s.files(config.stable_seconds)]
         files = [(s, f) for s, f in selected if f.exists()]
         now = datetime.now(timezone.utc)
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
-        logger.info("run %s: %d file(s) from %d source(s)", run_id, len(files), len({s.name for s, _ in files}))
         build = str(start_build(published, run_id))
         export_staging = None
         try:
             prepare_warehouse(build, run_id)
+            if fetch:
+                fetched = fetch_statistics(build, run_id, config_path)
+                files = [(FileSource(f["source_name"], f["format"], f["path"]), Path(f["path"])) for f in fetched] + files
+            logger.info("run %s: %d file(s) from %d source(s)", run_id, len(files), len({s.name for s, _ in files}))
             outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path) for s, f in files]
             mart_rows = marts(build, config_path)
             export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)

@@ -23,6 +23,8 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("DEMAND_MONITOR_HOME", None)
+# a test key: the usage-log tests check that pseudonyms are keyed, never which key is used
+os.environ["DEMAND_MONITOR_PSEUDONYM_KEY"] = "test-key-" + "0" * 32
 
 
 def pytest_sessionfinish(session, exitstatus):

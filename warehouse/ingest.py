@@ -8,10 +8,10 @@ row and the reason in audit.quarantine and in the outcome that the run summary p
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -19,25 +19,75 @@ import duckdb
 import polars as pl
 
 from transforms.bad_input import BadInputError
+from transforms.checkin_log import parse_checkin_log
+from transforms.facility_registry import FacilityRegistry, load_facility_registry
 from transforms.genesis_csv import parse_genesis_csv
 from transforms.genesis_ffcsv import parse_genesis_ffcsv
 from transforms.open_repair import parse_open_repair
+from transforms.pseudonymise import pseudonym_key_from_env
+from transforms.room_bookings import parse_room_bookings
 from warehouse.load_context import LoadContext, LoadResult
 from warehouse.load_open_repair import load_open_repair
 from warehouse.load_population import load_population
+from warehouse.load_usage_logs import load_checkins, load_room_bookings
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """Where an ingest writes besides the warehouse, and what the usage-log formats validate against."""
+
+    landing: Path
+    quarantine: Path
+    validation: Path
+    facility_registry: Path | None = None
+
+    @cached_property
+    def registry(self) -> FacilityRegistry:
+        if self.facility_registry is None:
+            raise ValueError("usage logs need a facility registry: set [facilities] registry in the configuration")
+        return load_facility_registry(self.facility_registry)
+
+
+# Suites are looked up when needed: importing Great Expectations takes seconds.
+def _population_suite(ctx: IngestContext) -> tuple[str, list]:
+    from expectations import population
+
+    return population.SUITE_NAME, population.expectations()
+
+
+def _repair_suite(ctx: IngestContext) -> tuple[str, list]:
+    from expectations import repair_items
+
+    return repair_items.SUITE_NAME, repair_items.expectations()
+
+
+def _checkin_suite(ctx: IngestContext) -> tuple[str, list]:
+    from expectations import checkins
+
+    return checkins.SUITE_NAME, checkins.expectations(ctx.registry.facility_ids)
+
+
+def _booking_suite(ctx: IngestContext) -> tuple[str, list]:
+    from expectations import bookings
+
+    return bookings.SUITE_NAME, bookings.expectations(ctx.registry.facility_ids, ctx.registry.rooms)
 
 
 @dataclass(frozen=True)
 class Format:
-    parse: Callable[[bytes, str], pl.DataFrame]
-    suite_module: str  # imported when needed: Great Expectations takes seconds to import
+    parse: Callable[[bytes, str, IngestContext], pl.DataFrame]
+    suite: Callable[[IngestContext], tuple[str, list]]
     load: Callable[[duckdb.DuckDBPyConnection, pl.DataFrame, pl.DataFrame, LoadContext], LoadResult]
 
 
 FORMATS: dict[str, Format] = {
-    "genesis_csv": Format(parse_genesis_csv, "expectations.population", load_population),
-    "genesis_ffcsv": Format(parse_genesis_ffcsv, "expectations.population", load_population),
-    "open_repair": Format(parse_open_repair, "expectations.repair_items", load_open_repair),
+    "genesis_csv": Format(lambda data, file, ctx: parse_genesis_csv(data, file), _population_suite, load_population),
+    "genesis_ffcsv": Format(lambda data, file, ctx: parse_genesis_ffcsv(data, file), _population_suite, load_population),
+    "open_repair": Format(lambda data, file, ctx: parse_open_repair(data, file), _repair_suite, load_open_repair),
+    # no pseudonym key: a clear error that stops the run before anything is written, not a quarantined file
+    "checkin_log": Format(lambda data, file, ctx: parse_checkin_log(data, file, pseudonym_key_from_env()),
+                          _checkin_suite, load_checkins),
+    "room_bookings": Format(lambda data, file, ctx: parse_room_bookings(data, file), _booking_suite, load_room_bookings),
 }
 
 
@@ -55,13 +105,6 @@ class FileOutcome:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class RunDirs:
-    landing: Path
-    quarantine: Path
-    validation: Path
-
-
 def _already_seen(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
     seen = con.execute(
         """SELECT file_name, run_id FROM audit.load_manifest
@@ -72,17 +115,17 @@ def _already_seen(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str
     return seen[0] if seen else None
 
 
-def _quarantine_file(path: Path, sha256: str, reason: str, dirs: RunDirs) -> Path:
-    dirs.quarantine.mkdir(parents=True, exist_ok=True)
-    kept = dirs.quarantine / f"{sha256[:16]}_{path.name}"
+def _quarantine_file(path: Path, sha256: str, reason: str, ctx: IngestContext) -> Path:
+    ctx.quarantine.mkdir(parents=True, exist_ok=True)
+    kept = ctx.quarantine / f"{sha256[:16]}_{path.name}"
     shutil.copyfile(path, kept)
     kept.with_name(kept.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
     return kept
 
 
-def _land(path: Path, sha256: str, dirs: RunDirs) -> None:
+def _land(path: Path, sha256: str, ctx: IngestContext) -> None:
     """Keep the delivery unchanged under its content hash; the raw file outlives the inbox."""
-    target = dirs.landing / sha256 / path.name
+    target = ctx.landing / sha256 / path.name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -98,8 +141,8 @@ def _record(con, run_id: str, source_name: str, source_format: str, path: Path, 
     )
 
 
-def _quarantine_whole_file(con, run_id, source_name, path, sha256, err: BadInputError, dirs: RunDirs) -> FileOutcome:
-    kept = _quarantine_file(path, sha256, str(err), dirs)
+def _quarantine_whole_file(con, run_id, source_name, path, sha256, err: BadInputError, ctx: IngestContext) -> FileOutcome:
+    kept = _quarantine_file(path, sha256, str(err), ctx)
     con.execute(
         """INSERT INTO audit.quarantine (run_id, source_name, file_name, sha256, row_number, rule, reason)
            VALUES (?, ?, ?, ?, ?, 'file is readable and complete', ?)""",
@@ -128,13 +171,13 @@ def _quarantine_rows(con, run_id, source_name, file_name, sha256, frame: pl.Data
         con.unregister("quarantined_rows")
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path, dirs: RunDirs) -> FileOutcome:
+def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path, ctx: IngestContext) -> FileOutcome:
     fmt = FORMATS[source_format]
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     con.execute("BEGIN")
     try:
-        outcome = _ingest(con, run_id, source_name, fmt, path, data, sha256, dirs)
+        outcome = _ingest(con, run_id, source_name, fmt, path, data, sha256, ctx)
         _record(con, run_id, source_name, source_format, path, sha256, outcome)
         con.execute("COMMIT")
     except BaseException:
@@ -143,13 +186,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, s
     return outcome
 
 
-def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha256: str, dirs: RunDirs) -> FileOutcome:
+def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha256: str, ctx: IngestContext) -> FileOutcome:
     seen = _already_seen(con, sha256)
     if seen and seen[0] == path.name:
         return FileOutcome(source_name, path.name, "unchanged", message=f"already loaded in run {seen[1]}; skipped")
     if seen:
         reason = f"duplicate delivery: same content as {seen[0]}, loaded in run {seen[1]}"
-        kept = _quarantine_file(path, sha256, f"{path.name}: {reason}", dirs)
+        kept = _quarantine_file(path, sha256, f"{path.name}: {reason}", ctx)
         con.execute(
             """INSERT INTO audit.quarantine (run_id, source_name, file_name, sha256, row_number, rule, reason)
                VALUES (?, ?, ?, ?, NULL, 'each delivery is new', ?)""",
@@ -157,16 +200,16 @@ def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha2
         )
         return FileOutcome(source_name, path.name, "duplicate", message=f"{path.name}: {reason} (file kept as {kept})")
 
-    _land(path, sha256, dirs)
+    _land(path, sha256, ctx)
     try:
-        frame = fmt.parse(data, path.name)
+        frame = fmt.parse(data, path.name, ctx)
     except BadInputError as err:
-        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, dirs)
+        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, ctx)
 
-    suite = importlib.import_module(fmt.suite_module)
     from expectations.validate import validate_batch
 
-    validation = validate_batch(frame, suite.SUITE_NAME, suite.expectations(), dirs.validation, f"{run_id} {path.name}")
+    suite_name, expectations = fmt.suite(ctx)
+    validation = validate_batch(frame, suite_name, expectations, ctx.validation, f"{run_id} {path.name}")
     results = validation.results.with_columns(run_id=pl.lit(run_id), file_name=pl.lit(path.name), sha256=pl.lit(sha256))
     con.register("validation_batch", results)
     try:
@@ -183,7 +226,7 @@ def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha2
     try:
         result = fmt.load(con, valid, frame, context)
     except BadInputError as err:
-        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, dirs)
+        return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, ctx)
     quarantined = frame.height - valid.height
     message = result.message
     if quarantined:

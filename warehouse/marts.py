@@ -5,9 +5,15 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from pathlib import Path
+
 from transforms.catalogue import catalogue_frame, load_catalogue
 from transforms.demography import AgeConvention, demography_indicators
+from transforms.facility_registry import load_facility_registry
 from transforms.repair_cafes import repair_cafe_indicators
+from transforms.usage_indicators import room_indicators, visitor_indicators
+
+FACILITY_COLUMNS = ["facility_id", "name", "provider", "type", "address", "lat", "lon", "area_code", "capacity"]
 
 CURRENT_REPAIR_ITEMS = """
 SELECT group_identifier, event_date, repair_status
@@ -20,6 +26,11 @@ def _units() -> pl.DataFrame:
     return pl.DataFrame({"indicator_id": [i.id for i in load_catalogue()], "unit": [i.unit for i in load_catalogue()]})
 
 
+def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """DuckDB hands TIMESTAMPTZ back in its session time zone (e.g. Etc/UTC); the transforms agree on UTC."""
+    return frame.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+
+
 def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
     con.register("mart_rows", frame)
     try:
@@ -30,18 +41,29 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) ->
     return frame.height
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, conventions: tuple[AgeConvention, ...]) -> dict[str, int]:
+def build_marts(con: duckdb.DuckDBPyConnection, conventions: tuple[AgeConvention, ...],
+                facility_registry: Path | None = None) -> dict[str, int]:
     """Rebuild every mart in one transaction; returns rows per mart."""
     population = con.sql("SELECT * FROM staging.population").pl()
-    demography = demography_indicators(population, conventions).join(_units(), on="indicator_id", how="left")
-    repairs = repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl()).join(_units(), on="indicator_id", how="left")
+    tables = {
+        "marts.demography_indicators": demography_indicators(population, conventions),
+        "marts.repair_cafe_monthly": repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl()),
+    }
+    if facility_registry is not None:
+        registry = load_facility_registry(facility_registry)
+        checkins = _in_utc(con.sql("SELECT * FROM staging.checkins").pl())
+        bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())
+        tables["marts.usage_visitors"] = visitor_indicators(checkins, registry)
+        tables["marts.usage_rooms"] = room_indicators(bookings, registry).drop("distinct_visitors")
+        tables["staging.facilities"] = registry.facilities.select(FACILITY_COLUMNS)
     con.execute("BEGIN")
     try:
         counts = {
-            "marts.demography_indicators": _replace(con, "marts.demography_indicators", demography),
-            "marts.repair_cafe_monthly": _replace(con, "marts.repair_cafe_monthly", repairs),
-            "marts.indicator_catalogue": _replace(con, "marts.indicator_catalogue", catalogue_frame(conventions)),
+            table: _replace(con, table, frame.join(_units(), on="indicator_id", how="left")
+                            if "indicator_id" in frame.columns else frame)
+            for table, frame in tables.items()
         }
+        counts["marts.indicator_catalogue"] = _replace(con, "marts.indicator_catalogue", catalogue_frame(conventions))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -1,0 +1,56 @@
+"""Keyed pseudonyms for visitor references: HMAC-SHA256 with a secret key from the environment.
+
+A plain hash of a card number can be reversed by hashing every possible card number; a keyed hash cannot without
+the key. The same key gives the same pseudonym for the same visitor in every delivery, so repeat visits and unique
+visitors can be counted without ever storing who the visitor is. Rotating the key breaks that link on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+import polars as pl
+
+KEY_VARIABLE = "DEMAND_MONITOR_PSEUDONYM_KEY"
+MIN_KEY_BYTES = 16
+
+
+class PseudonymKeyError(RuntimeError):
+    """The pseudonymisation key is missing or too weak: nothing personal may be ingested."""
+
+
+def check_key(key: bytes) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"the pseudonymisation key has {len(key)} bytes, at least {MIN_KEY_BYTES} are required "
+            f"(set {KEY_VARIABLE} to a long random value, e.g. the output of `openssl rand -hex 32`)"
+        )
+    return key
+
+
+def pseudonym_key_from_env() -> bytes:
+    """The key as UTF-8 bytes of DEMAND_MONITOR_PSEUDONYM_KEY; refuses an unset, empty or short key."""
+    value = os.environ.get(KEY_VARIABLE)
+    if not value:
+        raise PseudonymKeyError(
+            f"{KEY_VARIABLE} is not set: usage logs contain visitor references and are only ingested pseudonymised; "
+            "set it to a long random value (e.g. `openssl rand -hex 32`) and keep it secret and stable"
+        )
+    return check_key(value.encode("utf-8"))
+
+
+def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
+    """Hex HMAC-SHA256 of each stripped, non-empty reference; null stays null (and an empty reference becomes null).
+
+    Each distinct reference is hashed once: logs repeat the same visitors many times, so this is
+    a few hundred thousand HMACs even for tens of millions of rows.
+    """
+    check_key(key)
+    cleaned = series.cast(pl.String).str.strip_chars()
+    cleaned = cleaned.set(cleaned.str.len_bytes() == 0, None)
+    distinct = cleaned.drop_nulls().unique()
+    hashed = [hmac.digest(key, ref.encode("utf-8"), hashlib.sha256).hex() for ref in distinct]
+    lookup = dict(zip(distinct.to_list(), hashed))
+    return cleaned.replace_strict(lookup, default=None, return_dtype=pl.String).rename(series.name)
