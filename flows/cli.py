@@ -27,7 +27,7 @@ def _print_summary(summary: dict) -> None:
             print(f"    {f['message']}")
     totals = [sum(f[k] for f in files) for k in ("rows_read", "rows_loaded", "rows_quarantined")]
     print(f"{'total (' + str(len(files)) + ' files)':<44} {'':<12} {totals[0]:>8} {totals[1]:>8} {totals[2]:>8}")
-    print("\nIndicators built:")
+    print("\nTables rebuilt (marts and the registry):")
     for table, rows in summary["marts"].items():
         print(f"  {table:<36} {rows:>8} rows")
     print("\nWarehouse (open read-only):", summary["warehouse"])

@@ -16,7 +16,7 @@ from prefect.context import get_run_context
 
 from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
-from warehouse.exports import data_vintages, discard_exports, publish_exports, write_exports
+from warehouse.exports import add_to_manifest, data_vintages, discard_exports, publish_exports, write_exports
 from warehouse.ingest import IngestContext, ingest_file
 from sources.genesis.fetch import fetch_statistics_sources
 from warehouse.load_areas import refresh_areas
@@ -82,8 +82,9 @@ def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
     with connect_build(Path(build)) as con:
         staging = write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
                                 area_points=config.area_points, default_convention=config.default_convention)
-        write_report(con, staging, run_id, config.area_points, config.min_count,
-                     default_convention=config.default_convention)
+        report = write_report(con, staging, run_id, config.area_points, config.min_count,
+                              default_convention=config.default_convention)
+    add_to_manifest(staging, sorted(p.name for p in report.parent.glob("report*.html")))
     return str(staging)
 
 

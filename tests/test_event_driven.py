@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import requests
 
-from conftest import ORDS_202303, ORDS_202309, ROOT, TEST_CONVENTIONS
+from conftest import ORDS_202303, ORDS_202309, ROOT, SAMPLE, TEST_CONVENTIONS
 
 
 
@@ -65,6 +65,9 @@ def stack(tmp_path):
         f'root = "."\n[paths]\nhome = "{home}"\n'
         '[[sources]]\nname = "repair_cafe_inbox"\nformat = "open_repair"\n'
         'files = "{home}/inbox/open-repair/*.csv"\nconsume = true\n'
+        '[[sources]]\nname = "checkin_inbox"\nformat = "checkin_log"\n'
+        'files = "{home}/inbox/checkins/*"\nconsume = true\n'
+        f'[facilities]\nregistry = "{ROOT / "config" / "facilities.toml"}"\n'
         + TEST_CONVENTIONS.replace("stable_seconds = 0", "stable_seconds = 1"),
         encoding="utf-8",
     )
@@ -143,3 +146,11 @@ def test_landing_files_trigger_ordered_ingestion_and_quarantine(stack):
         return any("quarantined input" in e["message"] and "anstiftung_202310.csv" in e["message"] for e in logs.json())
 
     wait_for(reported, 30, "the flow run reports the quarantined file in its log")
+
+    # a check-in log: rows in the warehouse and the usage indicators updated within 60 s
+    drop(SAMPLE / "usage" / "checkins_2024-01.csv", home / "inbox" / "checkins")
+    landed = time.monotonic()
+    wait_for(lambda: query(warehouse, "SELECT count(*) > 9000 FROM staging.checkins") == [(True,)], 60,
+             "check-ins in the warehouse")
+    assert query(warehouse, "SELECT count(*) > 0 FROM marts.usage_visitors WHERE indicator_id = 'visits'") == [(True,)]
+    assert time.monotonic() - landed < 60

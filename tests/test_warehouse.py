@@ -10,7 +10,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import GENESIS_2018, ORDS_202303, ORDS_202309
+from conftest import GENESIS_2018, ORDS_202303, ORDS_202309, ROOT, SAMPLE
+from transforms.pseudonymise import KEY_VARIABLE, PseudonymKeyError
+
+CHECKINS_JAN = SAMPLE / "usage" / "checkins_2024-01.csv"
 from warehouse.ingest import IngestContext, ingest_file
 from warehouse.migrate import MigrationError, migrate
 from warehouse.publish import connect_build, publish_build, start_build
@@ -26,7 +29,8 @@ def con(tmp_path: Path):
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> IngestContext:
-    return IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine", validation=tmp_path / "validation")
+    return IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine",
+                         validation=tmp_path / "validation", facility_registry=ROOT / "config" / "facilities.toml")
 
 
 def _state(con) -> list[tuple]:
@@ -145,3 +149,33 @@ def test_published_file_swaps_under_an_open_reader(tmp_path):
 def _read_in_new_process(path: Path, query: str) -> str:
     code = f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True).sql({query!r}).fetchall()[0][0])"
     return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_overlapping_checkin_deliveries_never_duplicate_a_visit(con, dirs, tmp_path):
+    first = ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+    assert first.status == "loaded" and first.rows_quarantined == 0
+    lines = CHECKINS_JAN.read_text(encoding="utf-8").splitlines(keepends=True)
+    overlap = tmp_path / "checkins_2024-01_resent_part.csv"
+    overlap.write_text("".join(lines[:501]), encoding="utf-8")  # header and the first 500 visits again
+    again = ingest_file(con, "r2", "checkins", "checkin_log", overlap, dirs)
+    assert (again.status, again.rows_loaded, again.message) == ("loaded", 500, "0 new, 500 already known (replaced)")
+    assert con.execute("SELECT count(*) FROM staging.checkins").fetchall()[0] == (first.rows_loaded,)
+
+
+def test_raw_visitor_references_never_reach_the_warehouse(con, dirs):
+    ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+    raw_refs = set(pl.read_csv(CHECKINS_JAN, infer_schema=False)["visitor_ref"])
+    stored = con.execute("SELECT DISTINCT visitor_pseudonym FROM staging.checkins").fetchall()
+    assert not raw_refs & {p for (p,) in stored}
+    everything = " ".join(str(r) for r in con.execute(
+        "SELECT * FROM staging.checkins LIMIT 2000").fetchall()) + " ".join(str(r) for r in con.execute(
+        "SELECT * FROM audit.quarantine").fetchall())
+    assert not any(ref in everything for ref in list(raw_refs)[:200])
+
+
+def test_checkins_without_a_key_stop_and_ingest_nothing(con, dirs, monkeypatch):
+    monkeypatch.delenv(KEY_VARIABLE)
+    with pytest.raises(PseudonymKeyError, match="not set"):
+        ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+    assert con.execute("SELECT count(*) FROM staging.checkins").fetchall()[0] == (0,)
+    assert con.execute("SELECT count(*) FROM audit.load_manifest").fetchall()[0] == (0,)

@@ -14,6 +14,7 @@ import os
 import polars as pl
 
 KEY_VARIABLE = "DEMAND_MONITOR_PSEUDONYM_KEY"
+BLOCK_VARIABLE = "DEMAND_MONITOR_PSEUDONYM_KEY_BLOCK"  # name of a Prefect Secret block holding the key
 MIN_KEY_BYTES = 16
 
 
@@ -31,14 +32,27 @@ def check_key(key: bytes) -> bytes:
 
 
 def pseudonym_key_from_env() -> bytes:
-    """The key as UTF-8 bytes of DEMAND_MONITOR_PSEUDONYM_KEY; refuses an unset, empty or short key."""
+    """The key as UTF-8 bytes of DEMAND_MONITOR_PSEUDONYM_KEY, or of the Prefect Secret block named in
+    DEMAND_MONITOR_PSEUDONYM_KEY_BLOCK; refuses an unset, empty or short key."""
     value = os.environ.get(KEY_VARIABLE)
+    if not value and os.environ.get(BLOCK_VARIABLE):
+        value = _key_from_block(os.environ[BLOCK_VARIABLE])
     if not value:
         raise PseudonymKeyError(
-            f"{KEY_VARIABLE} is not set: usage logs contain visitor references and are only ingested pseudonymised; "
-            "set it to a long random value (e.g. `openssl rand -hex 32`) and keep it secret and stable"
+            f"{KEY_VARIABLE} is not set (nor {BLOCK_VARIABLE}): usage logs contain visitor references and are only "
+            "ingested pseudonymised; set it to a long random value (e.g. `openssl rand -hex 32`) and keep it secret "
+            "and stable"
         )
     return check_key(value.encode("utf-8"))
+
+
+def _key_from_block(name: str) -> str:
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(name).get()
+    except ValueError as err:  # Prefect raises ValueError for a block that does not exist
+        raise PseudonymKeyError(f"Prefect Secret block {name!r} named in {BLOCK_VARIABLE} could not be loaded: {err}") from None
 
 
 def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:

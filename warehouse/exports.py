@@ -302,6 +302,16 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_root: Path, run_id: st
     return staging
 
 
+def add_to_manifest(staging: Path, names: list[str]) -> None:
+    """Checksums of files written into the export set after the manifest (the report reads the finished exports)."""
+    path = staging / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for name in names:
+        file = staging / name
+        manifest["files"][name] = {"sha256": _sha256(file), "bytes": file.stat().st_size}
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 def publish_exports(staging: Path, exports_root: Path, run_date: str) -> Path:
     """Move the export set to exports/<run date>/ and point exports/latest at it in one atomic rename."""
     final = exports_root / run_date
