@@ -7,7 +7,7 @@ import glob
 import os
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transforms.demography import AgeConvention
@@ -34,6 +34,7 @@ class FileSource:
     description: str = ""
     enabled: bool = True
     consume: bool = False  # an inbox: files move to processed/ or quarantine/ once their run is published
+    options: dict = field(default_factory=dict, hash=False, compare=False)  # format-specific, e.g. a column mapping
 
     def files(self, stable_seconds: float = 0) -> list[Path]:
         found = (Path(p) for p in glob.glob(self.pattern))
@@ -92,6 +93,9 @@ class PipelineConfig:
     facility_registry: Path | None = None  # config/facilities.toml: facilities, rooms, opening hours
     statistics_sources: Path | None = None  # config/statistics_sources.toml: GENESIS tables fetched nightly
 
+    def source_named(self, name: str) -> FileSource | None:
+        return next((s for s in self.sources if s.name == name), None)
+
     def source_for(self, path: Path) -> FileSource:
         for source in self.sources:
             if source.matches(path):
@@ -128,6 +132,7 @@ def load_config(path: str | Path) -> PipelineConfig:
                 description=entry.get("description", ""),
                 enabled=entry.get("enabled", True),
                 consume=entry.get("consume", False),
+                options=entry.get("options", {}),
             )
         )
     conv_raw = dict(raw.get("age_conventions", {}))

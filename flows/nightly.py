@@ -18,6 +18,7 @@ from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
 from warehouse.exports import add_to_manifest, data_vintages, discard_exports, publish_exports, write_exports
 from warehouse.ingest import IngestContext, ingest_file
+from sources.genesis.config import declared_population_basis
 from sources.genesis.fetch import fetch_statistics_sources
 from warehouse.load_areas import refresh_areas
 from warehouse.marts import build_marts
@@ -58,7 +59,9 @@ def fetch_statistics(build: str, run_id: str, config_path: str) -> list[dict]:
 def ingest(build: str, run_id: str, source_name: str, source_format: str, file_path: str, config_path: str) -> dict:
     config = load_config(config_path)
     context = IngestContext(landing=config.paths.landing, quarantine=config.paths.quarantine,
-                            validation=config.paths.validation, facility_registry=config.facility_registry)
+                            validation=config.paths.validation, facility_registry=config.facility_registry,
+                            population_basis=declared_population_basis(config.statistics_sources, source_name),
+                            options=source.options if (source := config.source_named(source_name)) else {})
     with connect_build(Path(build)) as con:
         outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path), context)
     logger = get_run_logger()

@@ -59,3 +59,14 @@ def test_a_service_error_body_is_not_a_table():
     body = b'{"Status": {"Code": 104, "Content": "Es gibt keine Objekte zum angegebenen Selektionskriterium"}}\n'
     with pytest.raises(BadInputError, match="not a GENESIS flat file"):
         parse_genesis_ffcsv(body, "12411-99-99-9.csv")
+
+
+def test_declared_population_basis_fills_what_the_flat_file_does_not_state(population):
+    from transforms.population_frame import with_declared_basis
+
+    rules = ((2011, 2021, "Zensus 2011"), (2022, None, "Zensus 2022"))
+    assert population["population_basis"].null_count() == population.height
+    declared = with_declared_basis(population, rules)
+    assert declared["population_basis"].unique().to_list() == ["Zensus 2022"]  # reference date 31.12.2023
+    stated = population.with_columns(population_basis=pl.lit("Zensus 2011"))
+    assert with_declared_basis(stated, rules)["population_basis"].unique().to_list() == ["Zensus 2011"]

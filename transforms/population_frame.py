@@ -56,3 +56,16 @@ def finish_population_frame(long: pl.DataFrame, file: str) -> pl.DataFrame:
         .select([pl.col(name).cast(dtype) for name, dtype in POPULATION_SCHEMA.items()])
         .sort("source_row", "sex", "age_from", "is_total")
     )
+
+
+def with_declared_basis(population: pl.DataFrame, rules: tuple[tuple[int, int | None, str], ...]) -> pl.DataFrame:
+    """Fill the population basis the file does not state from the source's declaration (from year, to year or
+    None, basis), e.g. the flat file of the web service, which carries no footnotes. A stated basis is kept."""
+    if not rules:
+        return population
+    year = pl.col("reference_date").dt.year()
+    declared = pl.lit(None, dtype=pl.String)
+    for first, last, basis in reversed(rules):
+        within = (year >= first) & (year <= last) if last is not None else (year >= first)
+        declared = pl.when(within).then(pl.lit(basis)).otherwise(declared)
+    return population.with_columns(population_basis=pl.coalesce("population_basis", declared))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -24,9 +24,11 @@ from transforms.facility_registry import FacilityRegistry, load_facility_registr
 from transforms.genesis_csv import parse_genesis_csv
 from transforms.genesis_ffcsv import parse_genesis_ffcsv
 from transforms.open_repair import parse_open_repair
+from transforms.population_frame import with_declared_basis
 from transforms.pseudonymise import pseudonym_key_from_env
 from transforms.room_bookings import parse_room_bookings
 from warehouse.load_context import LoadContext, LoadResult
+from warehouse.load_finance import finance_suite, load_finance, parse_finance
 from warehouse.load_open_repair import load_open_repair
 from warehouse.load_population import load_population
 from warehouse.load_usage_logs import load_checkins, load_room_bookings
@@ -40,6 +42,9 @@ class IngestContext:
     quarantine: Path
     validation: Path
     facility_registry: Path | None = None
+    # declared census basis of a statistics source, applied where the file states none (see with_declared_basis)
+    population_basis: tuple[tuple[int, int | None, str], ...] = ()
+    options: dict = field(default_factory=dict, hash=False)  # the source's format options from the configuration
 
     @cached_property
     def registry(self) -> FacilityRegistry:
@@ -81,13 +86,16 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "genesis_csv": Format(lambda data, file, ctx: parse_genesis_csv(data, file), _population_suite, load_population),
-    "genesis_ffcsv": Format(lambda data, file, ctx: parse_genesis_ffcsv(data, file), _population_suite, load_population),
+    "genesis_csv": Format(lambda data, file, ctx: with_declared_basis(parse_genesis_csv(data, file), ctx.population_basis),
+                          _population_suite, load_population),
+    "genesis_ffcsv": Format(lambda data, file, ctx: with_declared_basis(parse_genesis_ffcsv(data, file), ctx.population_basis),
+                            _population_suite, load_population),
     "open_repair": Format(lambda data, file, ctx: parse_open_repair(data, file), _repair_suite, load_open_repair),
     # no pseudonym key: a clear error that stops the run before anything is written, not a quarantined file
     "checkin_log": Format(lambda data, file, ctx: parse_checkin_log(data, file, pseudonym_key_from_env()),
                           _checkin_suite, load_checkins),
     "room_bookings": Format(lambda data, file, ctx: parse_room_bookings(data, file), _booking_suite, load_room_bookings),
+    "municipal_finance": Format(parse_finance, finance_suite, load_finance),
 }
 
 

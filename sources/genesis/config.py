@@ -140,3 +140,11 @@ def load_statistics_config(path: str | Path) -> StatisticsConfig:
     if not isinstance(lookback, int) or lookback < 0:
         raise StatisticsConfigError(f"{path}: lookback_years must be a whole number ≥ 0, found {lookback!r}")
     return StatisticsConfig(services=services, sources=tuple(sources), lookback_years=lookback)
+
+
+def declared_population_basis(path: Path | None, source_name: str) -> tuple[tuple[int, int | None, str], ...]:
+    """The population-basis declaration of a statistics source by name; () for any other source."""
+    if path is None:
+        return ()
+    config = load_statistics_config(path)
+    return next((s.population_basis for s in config.sources if s.name == source_name), ())
