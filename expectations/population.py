@@ -8,8 +8,9 @@ from expectations.rules import blocking, warning
 
 SUITE_NAME = "population_by_age"
 
-# AGS of Germany (DG), Land, Regierungsbezirk, Kreis, Gemeinde; 9 and 12 digits for Gemeindeverband/ARS
-AREA_CODE = r"^(?:DG|\d{2}|\d{3}|\d{5}|\d{8}|\d{9}|\d{12})$"
+# AGS of Germany (DG), Land, Regierungsbezirk, Kreis, Gemeinde; 9 and 12 digits for Gemeindeverband/ARS;
+# a city's districts as <AGS of the city>-<district number> (city open-data files)
+AREA_CODE = r"^(?:DG|\d{2}|\d{3}|\d{5}|\d{8}|\d{9}|\d{12}|(?:\d{5}|\d{8})-[0-9A-Za-z]+)$"
 COUNT_OR_SPECIAL_VALUE = r"^(?:\d+|-|\.|x|\.\.\.|/)$"
 
 

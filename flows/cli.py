@@ -15,6 +15,8 @@ def _local_prefect(home: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # the pipeline's own loggers (e.g. "no projection configured") show in the run log beside Prefect's
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "warehouse,sources,transforms")
 
 
 def _print_summary(summary: dict) -> None:

@@ -76,7 +76,7 @@ def marts(build: str, config_path: str) -> dict[str, int]:
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
         refresh_areas(con)
-        return build_marts(con, config.conventions, config.facility_registry)
+        return build_marts(con, config)
 
 
 @task(cache_policy=NO_CACHE)

@@ -28,6 +28,7 @@ def server_env(home: Path, port: int) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DO_NOT_TRACK="1",
         GX_ANALYTICS_ENABLED="False",
+        PREFECT_LOGGING_EXTRA_LOGGERS="warehouse,sources,transforms",
     )
     return env
 

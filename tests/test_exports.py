@@ -224,12 +224,12 @@ def test_geojson_has_the_latest_default_reading_and_names_areas_without_a_point(
 
 def test_marts_outside_the_long_form_are_exported_as_stored(tmp_path):
     con = build_small_warehouse(tmp_path / "w.duckdb", with_usage=False)
-    con.execute("CREATE TABLE marts.fiscal_stress AS SELECT '05914' AS municipality, 'revenue_-10' AS scenario, 'red' AS light")
+    con.execute("CREATE TABLE marts.scenario_lights AS SELECT '05914' AS municipality, 'revenue_-10' AS scenario, 'red' AS light")
     staging = write_exports(con, tmp_path / "exports", RUN_ID, "2026-11-29", 5, data_vintages(con))
     con.close()
     m = manifest(staging)
-    assert m["marts"]["fiscal_stress"]["form"] == "as_stored"
-    assert pl.read_csv(staging / "fiscal_stress.csv", infer_schema=False).rows() == [("05914", "revenue_-10", "red")]
+    assert m["marts"]["scenario_lights"]["form"] == "as_stored"
+    assert pl.read_csv(staging / "scenario_lights.csv", infer_schema=False).rows() == [("05914", "revenue_-10", "red")]
     assert m["geo"] == {"area_points": None} and not (staging / "areas.geojson").exists()
 
 

@@ -50,3 +50,11 @@ def test_small_counts_are_suppressed_for_export():
     assert june_a["flag"].to_list() == [SUPPRESSED] * 4
     assert june_a.select("value", "numerator", "denominator").null_count().row(0) == (4, 4, 4)
     assert "item_count" not in exported.columns
+
+
+def test_suppression_blanks_every_measure_that_could_reveal_the_value():
+    anomalies = pl.DataFrame({"facility_id": ["f", "f"], "weekday": [1, 2], "visits": [3, 40],
+                              "baseline_median": [2.0, 38.0], "robust_z": [0.4, 0.9], "distinct_visitors": [3, 40]})
+    exported = suppress_small_counts(anomalies, "distinct_visitors", 5)
+    assert exported.row(0) == ("f", 1, None, None, None, SUPPRESSED)
+    assert exported.row(1) == ("f", 2, 40, 38.0, 0.9, None)

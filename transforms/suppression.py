@@ -5,13 +5,20 @@ from __future__ import annotations
 import polars as pl
 
 SUPPRESSED = "suppressed_small_count"
+# numeric columns that identify a row rather than measure something; everything else numeric is a measure
+KEY_COLUMNS = {"year", "weekday", "age_from", "age_to", "source_row"}
 
 
 def suppress_small_counts(frame: pl.DataFrame, count_column: str, min_count: int) -> pl.DataFrame:
-    """Blank value, numerator and denominator where fewer than min_count records or persons stand behind them."""
+    """Blank every measure of a row that fewer than min_count records or persons stand behind: not only value,
+    numerator and denominator, but also e.g. the visits and baseline of an anomaly row, from which the suppressed
+    value could be read back. The count column itself is dropped."""
     small = pl.col(count_column).fill_null(0) < min_count  # an unknown count is not known to be safe
-    blanked = [pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in ("value", "numerator", "denominator")]
+    measures = [name for name, dtype in frame.schema.items()
+                if dtype.is_numeric() and name not in KEY_COLUMNS and name != count_column]
+    blanked = [pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in measures]
+    flag = pl.col("flag") if "flag" in frame.columns else pl.lit(None, dtype=pl.String)
     return frame.with_columns(
         *blanked,
-        flag=pl.when(small).then(pl.lit(SUPPRESSED)).otherwise(pl.col("flag")),
+        flag=pl.when(small).then(pl.lit(SUPPRESSED)).otherwise(flag),
     ).drop(count_column)

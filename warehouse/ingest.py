@@ -20,6 +20,7 @@ import polars as pl
 
 from transforms.bad_input import BadInputError
 from transforms.checkin_log import parse_checkin_log
+from transforms.city_population import parse_city_population
 from transforms.facility_registry import FacilityRegistry, load_facility_registry
 from transforms.genesis_csv import parse_genesis_csv
 from transforms.genesis_ffcsv import parse_genesis_ffcsv
@@ -96,6 +97,8 @@ FORMATS: dict[str, Format] = {
                           _checkin_suite, load_checkins),
     "room_bookings": Format(lambda data, file, ctx: parse_room_bookings(data, file), _booking_suite, load_room_bookings),
     "municipal_finance": Format(parse_finance, finance_suite, load_finance),
+    "city_population": Format(lambda data, file, ctx: parse_city_population(data, file, ctx.options),
+                              _population_suite, load_population),
 }
 
 

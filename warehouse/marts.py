@@ -5,13 +5,12 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from pathlib import Path
-
+from flows.config import PipelineConfig
 from transforms.catalogue import catalogue_frame, load_catalogue
-from transforms.demography import AgeConvention, demography_indicators
 from transforms.facility_registry import load_facility_registry
 from transforms.repair_cafes import repair_cafe_indicators
 from transforms.usage_indicators import room_indicators, visitor_indicators
+from warehouse.marts_resilience import build_resilience_marts
 
 FACILITY_COLUMNS = ["facility_id", "name", "provider", "type", "address", "lat", "lon", "area_code", "capacity"]
 
@@ -41,16 +40,13 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) ->
     return frame.height
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, conventions: tuple[AgeConvention, ...],
-                facility_registry: Path | None = None) -> dict[str, int]:
+def build_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[str, int]:
     """Rebuild every mart in one transaction; returns rows per mart."""
-    population = con.sql("SELECT * FROM staging.population").pl()
-    tables = {
-        "marts.demography_indicators": demography_indicators(population, conventions),
-        "marts.repair_cafe_monthly": repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl()),
-    }
-    if facility_registry is not None:
-        registry = load_facility_registry(facility_registry)
+    tables = {"marts.repair_cafe_monthly": repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl())}
+    # demography (with the age structure), coverage, reach, demand, rooms, fiscal
+    tables |= build_resilience_marts(con, config)
+    if config.facility_registry is not None:
+        registry = load_facility_registry(config.facility_registry)
         checkins = _in_utc(con.sql("SELECT * FROM staging.checkins").pl())
         bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())
         tables["marts.usage_visitors"] = visitor_indicators(checkins, registry)
@@ -63,7 +59,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, conventions: tuple[AgeConvention
                             if "indicator_id" in frame.columns else frame)
             for table, frame in tables.items()
         }
-        counts["marts.indicator_catalogue"] = _replace(con, "marts.indicator_catalogue", catalogue_frame(conventions))
+        counts["marts.indicator_catalogue"] = _replace(con, "marts.indicator_catalogue", catalogue_frame(config.conventions))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

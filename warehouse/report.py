@@ -45,8 +45,8 @@ class Section:
 OPTIONAL_SECTIONS = (
     Section("usage", ("marts.usage_visitors",), "Nutzung der Einrichtungen", "Facility usage"),
     Section("rooms", ("marts.usage_rooms",), "Raumnutzung", "Room use"),
-    Section("supply_gaps", ("marts.supply_gaps", "marts.coverage_indicators"), "Versorgungslücken", "Supply gaps"),
-    Section("anomalies", ("marts.usage_anomalies", "marts.anomalies"), "Auffälligkeiten", "Anomalies"),
+    Section("supply_gaps", ("marts.coverage_indicators",), "Versorgung und Versorgungslücken", "Supply and supply gaps"),
+    Section("anomalies", ("marts.demand_anomalies",), "Auffälligkeiten der Nachfrage", "Demand anomalies"),
     Section("projection", ("marts.demand_projection",), "Bedarfsprojektion", "Demand projection"),
     Section("fiscal_stress", ("marts.fiscal_stress",), "Haushalts-Stresstest (Ampel)", "Fiscal stress test (traffic lights)"),
 )
@@ -243,9 +243,13 @@ def _area_time_series(exports: list[MartExport], lead: str, lead_name: str, defa
 
 
 def format_date(value: str, language: str) -> str:
-    """An ISO date (periods are text once marts are combined) as written in the language: 31.12.2018 in German."""
-    year, month, day = value[:10].split("-")
-    return f"{day}.{month}.{year}" if language == "de" else value[:10]
+    """An ISO date (periods are text once marts are combined) as written in the language: 31.12.2018 in German.
+    Periods that are not dates (a year of the finance statistics, a projection year) stay as they are."""
+    parts = str(value)[:10].split("-")
+    if len(parts) != 3:
+        return str(value)
+    year, month, day = parts
+    return f"{day}.{month}.{year}" if language == "de" else str(value)[:10]
 
 
 def _repair_section(export: MartExport, min_count: int, text: dict, language: str) -> dict:
@@ -263,7 +267,8 @@ def _optional_sections(exports: list[MartExport], present: set[str], text: dict,
     sections = []
     for section in OPTIONAL_SECTIONS:
         title = section.title_de if language == "de" else section.title_en
-        table = next((t for t in section.tables if t in present), None)
+        # a mart that exists but has no rows (no projection configured, no usage logs yet) has nothing to show either
+        table = next((t for t in section.tables if t in present and by_table[t].frame.height), None)
         if table is None:
             sections.append({"key": section.key, "title": title, "available": False})
             continue

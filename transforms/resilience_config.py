@@ -1,0 +1,208 @@
+"""The settings of the resilience, room-sharing and fiscal marts (config/resilience.toml), read into plain objects.
+
+Every refusal names the file and the field, so a typo stops the run with a message instead of producing indicators
+over the wrong target band or window.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from transforms.accessibility import GaussianDecay, StepDecay
+from transforms.coverage import CoverageTarget
+from transforms.facility_registry import FACILITY_TYPES
+
+RESILIENCE_PATH = Path(__file__).resolve().parents[1] / "config" / "resilience.toml"
+
+
+class ResilienceConfigError(ValueError):
+    """config/resilience.toml is wrong; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    window_weeks: int
+    min_history: int  # same-weekday open days in the window
+    threshold: float
+    min_scale: float
+
+
+@dataclass(frozen=True)
+class TrendSettings:
+    window_weeks: int
+    min_weeks: int  # weeks with data in the window
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    file: Path | None  # None: no projection configured, the projection mart stays empty
+    base_year: int
+    visitors_per_place: float
+    scenarios: dict[str, float]
+    fiscal_variant: str
+
+
+@dataclass(frozen=True)
+class ResilienceConfig:
+    open_group_means: dict[int, float]
+    change_years: tuple[int, ...]
+    targets: tuple[CoverageTarget, ...]
+    decay: StepDecay | GaussianDecay
+    anomalies: AnomalySettings
+    trends: TrendSettings
+    participation_period: tuple[date, date]
+    projection: ProjectionSettings
+    fiscal_base_year: int
+    fiscal_scenarios: Path
+
+
+class _Reader:
+    def __init__(self, path: Path, raw: dict):
+        self.path = path
+        self.raw = raw
+
+    def fail(self, field: str, reason: str) -> ResilienceConfigError:
+        return ResilienceConfigError(f"{self.path}: field {field!r}: {reason}")
+
+    def section(self, name: str) -> dict:
+        value = self.raw.get(name)
+        if not isinstance(value, dict):
+            raise self.fail(name, "a table [" + name + "] is required")
+        return value
+
+    def number(self, section: str, key: str, low: float, *, whole: bool = False, default=None) -> float:
+        value = self.section(section).get(key, default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
+        if not ok or (whole and value != int(value)):
+            kind = "a whole number" if whole else "a number"
+            raise self.fail(f"{section}.{key}", f"{kind} ≥ {low:g} is required, got {value!r}")
+        return int(value) if whole else float(value)
+
+    def day(self, section: str, key: str) -> date:
+        value = self.section(section).get(key)
+        if not isinstance(value, date):
+            raise self.fail(f"{section}.{key}", f"a date YYYY-MM-DD is required, got {value!r}")
+        return value
+
+    def file(self, root: Path, section: str, key: str, *, required: bool) -> Path | None:
+        value = self.section(section).get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{section}.{key}", f"a file path is required, got {value!r}")
+        path = root / value
+        if not path.is_file():
+            raise self.fail(f"{section}.{key}", f"file {path} does not exist")
+        return path
+
+
+def _band(reader: _Reader, field: str, value: object) -> tuple[int, int | None]:
+    if (
+        not isinstance(value, list)
+        or len(value) not in (1, 2)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        or (len(value) == 2 and value[1] <= value[0])
+    ):
+        raise reader.fail(field, f"[from, to) in whole years (to > from) or [from] for an open band, got {value!r}")
+    return value[0], value[1] if len(value) == 2 else None
+
+
+def _targets(reader: _Reader) -> tuple[CoverageTarget, ...]:
+    targets = []
+    for facility_type, entry in reader.section("coverage").items():
+        field = f"coverage.{facility_type}"
+        if facility_type not in FACILITY_TYPES:
+            raise reader.fail(field, f"unknown facility type; known: {', '.join(FACILITY_TYPES)}")
+        if not isinstance(entry, dict) or set(entry) - {"band", "target_per_1000"}:
+            raise reader.fail(field, "a table with band and optionally target_per_1000 is required")
+        target = entry.get("target_per_1000")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or target < 0):
+            raise reader.fail(f"{field}.target_per_1000", f"a number ≥ 0 is required, got {target!r}")
+        band = _band(reader, f"{field}.band", entry.get("band"))
+        targets.append(CoverageTarget(facility_type, band, None if target is None else float(target)))
+    return tuple(targets)
+
+
+def _decay(reader: _Reader) -> StepDecay | GaussianDecay:
+    kind = reader.section("accessibility").get("kind")
+    if kind == "gaussian":
+        return GaussianDecay(sigma=reader.number("accessibility", "sigma", 0), max_cost=reader.number("accessibility", "max_cost", 0))
+    if kind != "step":
+        raise reader.fail("accessibility.kind", f"'step' or 'gaussian' is required, got {kind!r}")
+    steps = reader.section("accessibility").get("steps")
+    valid = isinstance(steps, list) and steps and all(
+        isinstance(s, list) and len(s) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in s)
+        for s in steps
+    )
+    if not valid:
+        raise reader.fail("accessibility.steps", f"a list of [upper cost, weight ≥ 0] pairs is required, got {steps!r}")
+    return StepDecay(tuple((float(upper), float(weight)) for upper, weight in steps))
+
+
+def _open_group_means(reader: _Reader) -> dict[int, float]:
+    raw = reader.section("age_structure").get("open_group_means", {})
+    means = {}
+    for key, value in raw.items():
+        if not key.isdigit() or isinstance(value, bool) or not isinstance(value, (int, float)) or value < int(key):
+            raise reader.fail(f"age_structure.open_group_means.{key}",
+                              f"lower bound (whole years) = mean age not below it is required, got {key!r} = {value!r}")
+        means[int(key)] = float(value)
+    return means
+
+
+def _scenarios(reader: _Reader) -> dict[str, float]:
+    raw = reader.section("projection").get("scenarios", {"constant_rates": 0.0})
+    if not isinstance(raw, dict) or not raw or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > -1 for v in raw.values()
+    ):
+        raise reader.fail("projection.scenarios", f"a table name = yearly rate change (> -1) is required, got {raw!r}")
+    return {name: float(v) for name, v in raw.items()}
+
+
+def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConfig:
+    path = Path(path).resolve()
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ResilienceConfigError(f"{path}: cannot read the resilience settings: {err}") from None
+    reader = _Reader(path, raw)
+    root = (path.parent / raw.get("root", ".")).resolve()
+    years = reader.section("age_structure").get("change_years", [])
+    if not isinstance(years, list) or not all(isinstance(y, int) and not isinstance(y, bool) and y > 0 for y in years):
+        raise reader.fail("age_structure.change_years", f"a list of whole numbers of years > 0 is required, got {years!r}")
+    period = (reader.day("participation", "period_start"), reader.day("participation", "period_end"))
+    if period[1] < period[0]:
+        raise reader.fail("participation.period_end", f"{period[1]} is before period_start {period[0]}")
+    variant = reader.section("projection").get("fiscal_variant", "medium")
+    if variant not in ("low", "medium", "high"):
+        raise reader.fail("projection.fiscal_variant", f"low, medium or high is required, got {variant!r}")
+    return ResilienceConfig(
+        open_group_means=_open_group_means(reader),
+        change_years=tuple(years),
+        targets=_targets(reader),
+        decay=_decay(reader),
+        anomalies=AnomalySettings(
+            window_weeks=reader.number("anomalies", "window_weeks", 1, whole=True),
+            min_history=reader.number("anomalies", "min_history", 1, whole=True),
+            threshold=reader.number("anomalies", "threshold", 0),
+            min_scale=reader.number("anomalies", "min_scale", 0),
+        ),
+        trends=TrendSettings(
+            window_weeks=reader.number("trends", "window_weeks", 2, whole=True),
+            min_weeks=reader.number("trends", "min_weeks", 2, whole=True),
+        ),
+        participation_period=period,
+        projection=ProjectionSettings(
+            file=reader.file(root, "projection", "file", required=False),
+            base_year=reader.number("projection", "base_year", 1900, whole=True),
+            visitors_per_place=reader.number("projection", "visitors_per_place", 0.001),
+            scenarios=_scenarios(reader),
+            fiscal_variant=variant,
+        ),
+        fiscal_base_year=reader.number("fiscal", "base_year", 1900, whole=True),
+        fiscal_scenarios=reader.file(root, "fiscal", "scenarios", required=True),
+    )

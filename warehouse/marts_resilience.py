@@ -1,0 +1,409 @@
+"""The resilience, room-sharing and fiscal marts, rebuilt from staging with the pure transforms every run.
+
+`build_resilience_marts` reads staging, the facility registry and the configured files, and returns {table: frame}
+for warehouse/marts.py to write in its transaction (which adds the catalogue `unit` to every frame with an
+indicator_id). Every mart comes out empty, never as an error, when its inputs are empty: a run without usage logs
+or finance deliveries still builds. The shape of each mart is declared in migrations/0007_resilience_marts.sql.
+
+Marts resting on usage logs carry `distinct_visitors`, the number of different pseudonyms behind each value, so
+that exports can suppress small counts; pseudonyms themselves never leave this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import polars as pl
+
+from transforms.accessibility import accessibility, parse_area_points
+from transforms.age_structure import band_shares, mean_and_median_age, population_change_over
+from transforms.anomalies import MAD_TO_SD, anomaly_flags, daily_visits, visit_trends
+from transforms.bad_input import BadInputError
+from transforms.coverage import penetration, outside_district_share, supply_ratio
+from transforms.demography import AgeConvention, demography_indicators
+from transforms.facility_registry import FacilityRegistry, load_facility_registry, opening_calendar
+from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_stress_config, stress_test
+from transforms.projection import PROJECTION_COLUMNS, participation_rates, project_demand
+from transforms.resilience_config import RESILIENCE_PATH, ResilienceConfig, load_resilience_config
+from transforms.room_sharing import LOCAL_TZ, room_sharing_indicators
+
+if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
+    from flows.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+AREA_COLUMNS = ["table_code", "area_code", "reference_date", "area_name", "area_level", "population_basis"]
+PROJECTION_SCHEMA = {"area_code": pl.String, "year": pl.Int32, "variant": pl.String, "age_from": pl.Int32,
+                     "age_to": pl.Int32, "value": pl.Int64}
+
+# Column order and types of each mart as migrations/0007 declares it (unit is added by warehouse/marts.py).
+COVERAGE_SCHEMA = {
+    "indicator_id": pl.String, "facility_type": pl.String, "convention": pl.String, "band": pl.String,
+    "table_code": pl.String, "area_code": pl.String, "area_name": pl.String, "reference_date": pl.Date,
+    "value": pl.Float64, "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64,
+}
+REACH_DISTRICT_SCHEMA = {
+    "indicator_id": pl.String, "convention": pl.String, "band": pl.String, "area_code": pl.String,
+    "population_date": pl.Date, "period_start": pl.Date, "period_end": pl.Date, "value": pl.Float64,
+    "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64, "distinct_visitors": pl.Int64,
+}
+REACH_FACILITY_SCHEMA = {
+    "indicator_id": pl.String, "facility_id": pl.String, "period_start": pl.Date, "period_end": pl.Date,
+    "value": pl.Float64, "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64,
+    "distinct_visitors": pl.Int64,
+}
+ANOMALY_SCHEMA = {
+    "facility_id": pl.String, "offer": pl.String, "visit_date": pl.Date, "weekday": pl.Int8, "visits": pl.Int64,
+    "history_days": pl.Int32, "baseline_median": pl.Float64, "baseline_mad": pl.Float64, "value": pl.Float64,
+    "unit": pl.String, "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64,
+    "is_anomaly": pl.Boolean, "direction": pl.String, "distinct_visitors": pl.Int64,
+}
+ANOMALY_UNIT = "robust z-score"  # not a catalogue indicator (docs/indicators-resilience.md): the unit is stated here
+TREND_SCHEMA = {
+    "indicator_id": pl.String, "facility_id": pl.String, "offer": pl.String, "week": pl.Date, "value": pl.Float64,
+    "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64, "distinct_visitors": pl.Int64,
+}
+PROJECTION_MART_SCHEMA = {
+    "indicator_id": pl.String, "area_code": pl.String, "year": pl.Int32, "variant": pl.String,
+    "scenario": pl.String, "convention": pl.String, "value": pl.Float64, "flag": pl.String,
+    "numerator": pl.Float64, "denominator": pl.Float64, "distinct_visitors": pl.Int64,
+}
+ROOM_SCHEMA = {
+    "indicator_id": pl.String, "area_code": pl.String, "facility_id": pl.String, "room_id": pl.String,
+    "provider": pl.String, "week_start": pl.Date, "period_start": pl.Date, "period_end": pl.Date,
+    "value": pl.Float64, "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64,
+}
+FISCAL_SCHEMA = {
+    "indicator_id": pl.String, "area_code": pl.String, "area_name": pl.String, "year": pl.Int32,
+    "value": pl.Float64, "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64,
+    "population_basis": pl.String,
+}
+STRESS_SCHEMA = {
+    "indicator_id": pl.String, "area_code": pl.String, "area_name": pl.String, "scenario": pl.String,
+    "convention": pl.String, "base_year": pl.Int32, "year": pl.Int32, "value": pl.Float64, "flag": pl.String,
+    "label": pl.String, "reason": pl.String, "population_basis": pl.String,
+}
+
+
+def _shaped(frame: pl.DataFrame | None, schema: dict) -> pl.DataFrame:
+    """The frame in the mart's column order and types; an empty mart when there was nothing to compute."""
+    if frame is None or frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+# --- area marts from the population ------------------------------------------------------------------------------
+
+def demography_with_age_structure(population: pl.DataFrame, conventions: tuple[AgeConvention, ...],
+                                  settings: ResilienceConfig) -> pl.DataFrame:
+    """marts.demography_indicators complete: the age ratios and change of transforms.demography plus share_65_plus,
+    mean_age, median_age and population change over the configured years (convention NULL: one reading)."""
+    base = demography_indicators(population, conventions)
+    if population.is_empty():
+        return base
+    rows = pl.concat(
+        [
+            band_shares(population),
+            mean_and_median_age(population, settings.open_group_means),
+            *(population_change_over(population, years) for years in settings.change_years),
+        ],
+        how="vertical_relaxed",
+    )
+    areas = population.select(AREA_COLUMNS).unique(subset=["table_code", "area_code", "reference_date"], keep="first")
+    added = rows.join(areas, on=["table_code", "area_code", "reference_date"], how="left").with_columns(
+        convention=pl.lit(None, dtype=pl.String), year=pl.col("reference_date").dt.year()
+    )
+    schema = {**base.schema, "numerator": pl.Float64, "denominator": pl.Float64}
+    return pl.concat([base.cast(schema), added.select([pl.col(c).cast(t) for c, t in schema.items()])]).sort(
+        "indicator_id", "convention", "area_code", "reference_date", "sex", nulls_last=True
+    )
+
+
+def _area_names(population: pl.DataFrame) -> pl.DataFrame:
+    """The latest name of every area (names change with mergers; the newest one is what readers know)."""
+    return population.sort("reference_date").group_by("area_code").agg(pl.col("area_name").last())
+
+
+def coverage_indicators(population: pl.DataFrame, facilities: pl.DataFrame, area_points: pl.DataFrame | None,
+                        settings: ResilienceConfig) -> pl.DataFrame:
+    """supply_ratio and supply_gap per district, facility type and population date; e2sfca_accessibility of each
+    facility type's places for its target band, per population date (only with area points)."""
+    if population.is_empty():
+        return _shaped(None, COVERAGE_SCHEMA)
+    labels = {t.facility_type: _label(t.band) for t in settings.targets}
+    parts = [supply_ratio(facilities, population, settings.targets)]
+    if area_points is not None:
+        dates = population.filter(pl.col("sex") == "total")["reference_date"].unique().sort().to_list()
+        for target in settings.targets:
+            of_type = facilities.filter(pl.col("type") == target.facility_type)
+            for on in dates:
+                parts.append(
+                    accessibility(population, of_type, area_points, target.band, settings.decay, on)
+                    .rename({"population_date": "reference_date"})
+                    .with_columns(facility_type=pl.lit(target.facility_type), table_code=pl.lit(None, dtype=pl.String))
+                )
+    rows = pl.concat([p.select(*(c for c in COVERAGE_SCHEMA if c in p.columns)) for p in parts],
+                     how="diagonal_relaxed")
+    mart = rows.join(_area_names(population), on="area_code", how="left").with_columns(
+        convention=pl.col("facility_type"), band=pl.col("facility_type").replace_strict(labels)
+    )
+    return _shaped(mart, COVERAGE_SCHEMA).sort("indicator_id", "facility_type", "area_code", "reference_date",
+                                               nulls_last=True)
+
+
+def _label(band: tuple[int, int | None]) -> str:
+    lo, hi = band
+    return f"{lo}+" if hi is None else f"{lo}-{hi - 1}"
+
+
+# --- usage marts ------------------------------------------------------------------------------------------------
+
+def _months(checkins: pl.DataFrame) -> list[tuple[date, date]]:
+    starts = checkins["visit_date"].dt.month_start().unique().sort().to_list()
+    return [(s, pl.Series([s]).dt.month_end()[0]) for s in starts]
+
+
+def reach_by_district(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
+                      settings: ResilienceConfig) -> pl.DataFrame:
+    """penetration_rate per home district, facility type and month (visitors of the type's facilities); and
+    participation_rate per home district and check-in age band over the configured base period."""
+    if checkins.is_empty() or population.is_empty():
+        return _shaped(None, REACH_DISTRICT_SCHEMA)
+    typed = checkins.join(facilities.select("facility_id", "type"), on="facility_id", how="left")
+    parts = []
+    for target in settings.targets:
+        of_type = typed.filter(pl.col("type") == target.facility_type)
+        if of_type.is_empty():
+            continue
+        parts += [
+            penetration(of_type, population, target.band, month).with_columns(convention=pl.lit(target.facility_type))
+            for month in _months(of_type)
+        ]
+    start, end = settings.participation_period
+    in_base = checkins.filter(pl.col("visit_date").is_between(start, end))
+    if not in_base.is_empty():
+        parts.append(participation_rates(in_base, population, (start, end)).with_columns(convention=pl.col("band")))
+    mart = _concat(parts)
+    if mart is None:
+        return _shaped(None, REACH_DISTRICT_SCHEMA)
+    # the value rests on the visitors it counts; a row whose count was blanked by a flag has no value to protect
+    mart = mart.with_columns(distinct_visitors=pl.col("numerator").cast(pl.Int64))
+    return _shaped(mart, REACH_DISTRICT_SCHEMA).sort("indicator_id", "convention", "area_code", "period_start",
+                                                     nulls_last=True)
+
+
+def reach_by_facility(checkins: pl.DataFrame, facilities: pl.DataFrame) -> pl.DataFrame:
+    """outside_district_share per facility and month; its visitors with a known home district are the count."""
+    if checkins.is_empty():
+        return _shaped(None, REACH_FACILITY_SCHEMA)
+    parts = [outside_district_share(checkins, facilities, month) for month in _months(checkins)]
+    mart = pl.concat(parts).with_columns(distinct_visitors=pl.col("denominator").cast(pl.Int64))
+    return _shaped(mart, REACH_FACILITY_SCHEMA).sort("facility_id", "period_start")
+
+
+def closed_dates(registry: FacilityRegistry, start: date, end: date) -> pl.DataFrame:
+    """Days a facility would open by its weekly hours but does not (NRW holidays, its own closures)."""
+    days = pl.DataFrame({"visit_date": pl.date_range(start, end, "1d", eager=True)}).with_columns(
+        weekday=pl.col("visit_date").dt.weekday().cast(pl.Int8)
+    )
+    regular = days.join(registry.opening_hours.select("facility_id", "weekday").unique(), on="weekday", how="inner")
+    opened = opening_calendar(registry, start, end).select("facility_id", visit_date=pl.col("date")).unique()
+    return regular.join(opened, on=["facility_id", "visit_date"], how="anti").select("facility_id", "visit_date")
+
+
+def _daily(checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
+    start, end = checkins["visit_date"].min(), checkins["visit_date"].max()
+    return daily_visits(checkins, registry.opening_hours, closed_dates(registry, start, end))
+
+
+def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
+    """The anomaly mart: one row per facility, offer and day, value = robust z (numerator / denominator)."""
+    if checkins.is_empty():
+        return _shaped(None, ANOMALY_SCHEMA)
+    s = settings.anomalies
+    flagged = anomaly_flags(_daily(checkins, registry), s.window_weeks, s.min_history, s.threshold, s.min_scale)
+    visitors = checkins.group_by("facility_id", "offer", "visit_date").agg(
+        distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64)
+    )
+    judged = pl.col("robust_z").is_not_null()
+    mart = flagged.join(visitors, on=["facility_id", "offer", "visit_date"], how="left").with_columns(
+        value=pl.col("robust_z"),
+        unit=pl.lit(ANOMALY_UNIT),
+        numerator=pl.when(judged).then(pl.col("visits") - pl.col("baseline_median")),
+        denominator=pl.when(judged).then(pl.max_horizontal(pl.col("baseline_mad") * MAD_TO_SD, pl.lit(s.min_scale))),
+        distinct_visitors=pl.col("distinct_visitors").fill_null(0),
+    )
+    return _shaped(mart, ANOMALY_SCHEMA).sort("facility_id", "offer", "visit_date")
+
+
+def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
+    """weekly_visits and visit_trend per facility, offer and week; distinct visitors of the week, or of the trend's
+    trailing window."""
+    if checkins.is_empty():
+        return _shaped(None, TREND_SCHEMA)
+    window = settings.trends.window_weeks
+    trends = visit_trends(_daily(checkins, registry), window, settings.trends.min_weeks)
+    series = ["facility_id", "offer"]
+    visitor_weeks = checkins.select(*series, "visitor_pseudonym", week=pl.col("visit_date").dt.truncate("1w")).unique()
+    ends = trends.select(*series, "week", "indicator_id").unique()
+    first_week = pl.when(pl.col("indicator_id") == "visit_trend").then(
+        pl.col("end") - pl.duration(days=7 * (window - 1))
+    ).otherwise(pl.col("end"))
+    counted = (
+        ends.rename({"week": "end"})
+        .join(visitor_weeks, on=series, how="inner")
+        .filter(pl.col("week").is_between(first_week, pl.col("end")))
+        .group_by(*series, "end", "indicator_id")
+        .agg(distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64))
+        .rename({"end": "week"})
+    )
+    mart = trends.join(counted, on=[*series, "week", "indicator_id"], how="left").with_columns(
+        pl.col("distinct_visitors").fill_null(0)
+    )
+    return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
+
+
+def read_projection(path: Path) -> pl.DataFrame:
+    """The configured population projection CSV (PROJECTION_COLUMNS, age_to empty = open)."""
+    try:
+        frame = pl.read_csv(path, schema_overrides=PROJECTION_SCHEMA, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as err:
+        raise BadInputError(str(path), None, f"cannot read the population projection: {str(err).splitlines()[0]}") from None
+    missing = [c for c in PROJECTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BadInputError(str(path), 1, f"missing column(s) {', '.join(missing)} (expected {', '.join(PROJECTION_COLUMNS)})")
+    return frame.select(PROJECTION_COLUMNS)
+
+
+def demand_projection(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
+                      projection: pl.DataFrame | None, settings: ResilienceConfig, file: str) -> pl.DataFrame:
+    """projected_visitors, required_capacity and capacity_gap per home district, year, variant and scenario;
+    empty without a projection (none is invented) or without check-ins in the base period."""
+    start, end = settings.participation_period
+    in_base = checkins.filter(pl.col("visit_date").is_between(start, end)) if not checkins.is_empty() else checkins
+    if projection is None or in_base.is_empty() or population.is_empty():
+        return _shaped(None, PROJECTION_MART_SCHEMA)
+    p = settings.projection
+    rates = participation_rates(in_base, population, (start, end))
+    projected = project_demand(rates, projection, facilities, p.base_year, p.visitors_per_place, p.scenarios, file)
+    visitors = in_base.filter(pl.col("home_district").is_not_null()).group_by(area_code="home_district").agg(
+        distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64)
+    )
+    mart = projected.join(visitors, on="area_code", how="left").with_columns(
+        pl.col("distinct_visitors").fill_null(0), convention=pl.concat_str("variant", pl.lit("/"), "scenario")
+    )
+    return _shaped(mart, PROJECTION_MART_SCHEMA).sort("indicator_id", "area_code", "year", "variant", "scenario")
+
+
+def room_sharing(bookings: pl.DataFrame, checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
+    """Every room-sharing indicator over the local dates the loaded bookings span."""
+    if bookings.is_empty():
+        return _shaped(None, ROOM_SCHEMA)
+    local = bookings["starts_at"].dt.convert_time_zone(LOCAL_TZ).dt.date()
+    mart = room_sharing_indicators(bookings, checkins, registry.rooms, registry.opening_hours, registry.facilities,
+                                   local.min(), local.max())
+    return _shaped(mart, ROOM_SCHEMA)
+
+
+# --- fiscal marts -----------------------------------------------------------------------------------------------
+
+def _finance_names(finance: pl.DataFrame) -> pl.DataFrame:
+    return finance.sort("year").group_by("area_code").agg(pl.col("area_name").last())
+
+
+def fiscal_indicators(finance: pl.DataFrame) -> pl.DataFrame:
+    if finance.is_empty():
+        return _shaped(None, FISCAL_SCHEMA)
+    names = finance.select("area_code", "year", "area_name")
+    mart = finance_indicators(finance).join(names, on=["area_code", "year"], how="left")
+    return _shaped(mart, FISCAL_SCHEMA).sort("indicator_id", "area_code", "year")
+
+
+def fiscal_stress(finance: pl.DataFrame, settings: ResilienceConfig, projection: pl.DataFrame | None) -> pl.DataFrame:
+    """The stress test from the configured base year; the demographic scenarios use the configured projection
+    variant and are flagged projection_missing without one."""
+    if finance.is_empty():
+        return _shaped(None, STRESS_SCHEMA)
+    people = None
+    if projection is not None:
+        people = projection.filter(pl.col("variant") == settings.projection.fiscal_variant).select(
+            "area_code", "year", "age_from", "age_to", population="value"
+        )
+    stressed = stress_test(finance, load_stress_config(settings.fiscal_scenarios), settings.fiscal_base_year, people)
+    mart = stressed.join(_finance_names(finance), on="area_code", how="left").with_columns(
+        convention=pl.col("scenario")
+    )
+    return _shaped(mart, STRESS_SCHEMA).sort("area_code", "scenario", "indicator_id", "year", nulls_last=True)
+
+
+# --- reading the warehouse --------------------------------------------------------------------------------------
+
+def _staging(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
+    """DuckDB hands TIMESTAMPTZ back in its session time zone; the transforms agree on UTC."""
+    return con.sql(query).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+
+
+def _area_points(path: Path | None) -> pl.DataFrame | None:
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise BadInputError(str(path), None, f"cannot read area points: {err}") from None
+    return parse_area_points(data, str(path))
+
+
+def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig,
+                           resilience: Path = RESILIENCE_PATH) -> dict[str, pl.DataFrame]:
+    """{mart table: frame} of the resilience, room-sharing and fiscal marts, and marts.demography_indicators
+    complete with the age-structure rows (it replaces the frame build_marts computed for that table)."""
+    settings = load_resilience_config(resilience)
+    population = con.sql("SELECT * FROM staging.population").pl()
+    finance = con.sql(f"SELECT {', '.join(FINANCE_SCHEMA)} FROM staging.finance").pl()
+    projection = None
+    if settings.projection.file is None:
+        log.warning("no projection configured ([projection] file in %s): marts.demand_projection stays empty and "
+                    "the demographic fiscal scenarios are flagged projection_missing", resilience)
+    else:
+        projection = read_projection(settings.projection.file)
+
+    tables = {
+        "marts.demography_indicators": demography_with_age_structure(population, config.conventions, settings),
+        "marts.fiscal_indicators": fiscal_indicators(finance),
+        "marts.fiscal_stress": fiscal_stress(finance, settings, projection),
+    }
+    if config.facility_registry is None:
+        registry_marts = {
+            "marts.coverage_indicators": _shaped(None, COVERAGE_SCHEMA),
+            "marts.reach_by_district": _shaped(None, REACH_DISTRICT_SCHEMA),
+            "marts.reach_by_facility": _shaped(None, REACH_FACILITY_SCHEMA),
+            "marts.demand_anomalies": _shaped(None, ANOMALY_SCHEMA),
+            "marts.demand_trends": _shaped(None, TREND_SCHEMA),
+            "marts.demand_projection": _shaped(None, PROJECTION_MART_SCHEMA),
+            "marts.room_sharing": _shaped(None, ROOM_SCHEMA),
+        }
+        return tables | registry_marts
+
+    registry = load_facility_registry(config.facility_registry)
+    facilities = registry.facilities
+    checkins = _staging(con, "SELECT * FROM staging.checkins")
+    bookings = _staging(con, "SELECT * FROM staging.room_bookings")
+    projection_file = str(settings.projection.file) if settings.projection.file else "projection"
+    return tables | {
+        "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
+        "marts.reach_by_district": reach_by_district(checkins, population, facilities, settings),
+        "marts.reach_by_facility": reach_by_facility(checkins, facilities),
+        "marts.demand_anomalies": demand_anomalies(checkins, registry, settings),
+        "marts.demand_trends": demand_trends(checkins, registry, settings),
+        "marts.demand_projection": demand_projection(checkins, population, facilities, projection, settings,
+                                                     projection_file),
+        "marts.room_sharing": room_sharing(bookings, checkins, registry),
+    }
