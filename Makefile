@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test serve clean
+.PHONY: setup run test serve bench bench-flows clean
 
 setup: .venv/.synced
 
@@ -33,6 +33,15 @@ run: setup $(KEY_FILE)
 # Local Prefect server on 127.0.0.1:4200, the nightly and ingest-usage-log deployments, the inbox watcher.
 serve: setup $(KEY_FILE)
 	$(WITH_KEY) .venv/bin/python -m flows.serve_local --config config/pipeline.toml
+
+# Benchmarks (targets and results: BENCHMARKS.md); SIZE = 10k, 100k, 1M, 10M, 100M
+SIZE ?= 1M
+bench: setup
+	.venv/bin/python -m benchmarks.run --size $(SIZE)
+
+bench-flows: setup $(KEY_FILE)
+	$(WITH_KEY) .venv/bin/python -m benchmarks.flow_latency idle
+	$(WITH_KEY) .venv/bin/python -m benchmarks.flow_latency landing --rows 100000
 
 test: setup
 	.venv/bin/python -m pytest

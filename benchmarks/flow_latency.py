@@ -1,0 +1,179 @@
+"""The two flow-level targets of issue 8, measured with the real flows: `python -m benchmarks.flow_latency idle|landing`.
+
+idle:    the nightly flow with nothing new (every file already loaded) against a trivial flow, both in Prefect's
+         ephemeral mode in one process after a warm-up run, heartbeats off for both.
+landing: a real local server (`python -m flows.serve_local` on a free port with a temporary home and config), a
+         generated check-in file of `--rows` rows dropped into {home}/inbox/checkins/ the way facilities deliver
+         (written as .part, then renamed); the clock runs from the rename until the published warehouse holds its
+         rows and the usage indicators built from them, and the file has moved to processed/.
+
+Both print their numbers and write them to benchmarks/results/flow-<what>-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _write(what: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"flow-{what}-{date.today():%Y-%m-%d}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written: {path}")
+    return path
+
+
+def measure_idle(repeats: int) -> dict:
+    """Seconds of a trivial flow and of the nightly flow with nothing new (sample config, temporary home)."""
+    home = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    os.environ.update(PREFECT_HOME=str(home / "prefect"), DEMAND_MONITOR_HOME=str(home / "var"),
+                      PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="False")
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.setdefault("DEMAND_MONITOR_PSEUDONYM_KEY", secrets.token_hex(32))
+    from prefect import flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.nightly import nightly
+
+    @flow(name="trivial")
+    def trivial() -> int:
+        return 1
+
+    def timed(run) -> float:
+        started = time.perf_counter()
+        run()
+        return time.perf_counter() - started
+
+    config = str(ROOT / "config" / "pipeline.toml")
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        warm_up = timed(trivial)  # starts the ephemeral server
+        first_nightly = timed(lambda: nightly(config))  # loads the sample: everything is new
+        trivial_runs = [timed(trivial) for _ in range(repeats)]
+        idle_runs = [timed(lambda: nightly(config)) for _ in range(repeats)]
+    overhead = statistics.median(idle_runs) - statistics.median(trivial_runs)
+    return {"what": "nightly flow with nothing new vs trivial flow (ephemeral mode, heartbeats off)",
+            "warm_up_trivial_seconds": round(warm_up, 2), "first_nightly_seconds": round(first_nightly, 2),
+            "trivial_seconds": [round(s, 2) for s in trivial_runs], "idle_nightly_seconds": [round(s, 2) for s in idle_runs],
+            "overhead_seconds": round(overhead, 2), "target_seconds": 2.0,
+            "verdict": "met" if overhead <= 2.0 else "not met", "load_average": os.getloadavg()}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise TimeoutError(f"not within {timeout:.0f} s: {what}")
+
+
+def _published(warehouse: Path, rows: int) -> bool:
+    import duckdb
+
+    if not warehouse.exists():
+        return False
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            loaded, indicators = con.sql(
+                "SELECT (SELECT count(*) FROM staging.checkins), (SELECT count(*) FROM marts.usage_visitors)"
+            ).fetchall()[0]
+    except duckdb.Error:  # the file is being swapped in
+        return False
+    return loaded >= rows * 0.99 and indicators > 0
+
+
+def measure_landing(rows: int) -> dict:
+    """Seconds from a check-in file landing in the inbox to its indicators in the published warehouse."""
+    import requests
+
+    from benchmarks.generate import write_checkin_deliveries
+
+    work = Path(tempfile.mkdtemp(prefix="bench-landing-"))
+    home = work / "home"
+    config = work / "pipeline.toml"
+    config.write_text(
+        f'root = "."\n[paths]\nhome = "{home}"\n'
+        '[[sources]]\nname = "checkin_inbox"\nformat = "checkin_log"\nfiles = "{home}/inbox/checkins/*"\nconsume = true\n'
+        f'[facilities]\nregistry = "{ROOT / "config" / "facilities.toml"}"\n'
+        '[age_conventions]\ndefault = "regionalatlas"\n'
+        '[age_conventions.regionalatlas]\nyoung = [0, 20]\nworking = [20, 65]\nold_from = 65\n'
+        '[inbox]\nstable_seconds = 1\n',
+        encoding="utf-8",
+    )
+    delivery = write_checkin_deliveries(work / "generated", rows, rows_per_file=rows)[0]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.setdefault("DEMAND_MONITOR_PSEUDONYM_KEY", secrets.token_hex(32))
+    supervisor = subprocess.Popen([sys.executable, "-m", "flows.serve_local", "--config", str(config), "--port", str(port)],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        started = time.monotonic()
+
+        def deployments() -> int:
+            try:
+                return len(requests.post(f"{api}/deployments/filter", json={}, timeout=2).json())
+            except (requests.ConnectionError, ValueError):
+                return 0
+
+        _wait(lambda: deployments() == 2, 180, "server up, two deployments served")
+        watcher_log = home / "logs" / "watcher.log"
+        _wait(lambda: watcher_log.exists() and "watching" in watcher_log.read_text(errors="replace"), 60, "watcher running")
+        stack_ready = time.monotonic() - started
+
+        inbox = home / "inbox" / "checkins"
+        inbox.mkdir(parents=True, exist_ok=True)
+        part = inbox / (delivery.name + ".part")
+        part.write_bytes(delivery.read_bytes())
+        os.replace(part, inbox / delivery.name)
+        landed = time.monotonic()
+        _wait(lambda: _published(home / "warehouse" / "demand.duckdb", rows), 300, "indicators published")
+        published = time.monotonic() - landed
+        _wait(lambda: not (inbox / delivery.name).exists(), 60, "file moved out of the inbox")
+        settled = time.monotonic() - landed
+    finally:
+        os.killpg(supervisor.pid, signal.SIGINT)
+        supervisor.wait(60)
+        shutil.rmtree(work, ignore_errors=True)
+    return {"what": f"{rows}-row check-in file from landing in the inbox to published indicators (local server)",
+            "rows": rows, "stack_start_seconds": round(stack_ready, 1), "landing_to_published_seconds": round(published, 1),
+            "landing_to_file_settled_seconds": round(settled, 1), "target_seconds": 30.0,
+            "verdict": "met" if published <= 30.0 else "not met", "load_average": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Measure the idle nightly overhead or the landing-to-published latency.")
+    parser.add_argument("what", choices=["idle", "landing"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    result = measure_idle(args.repeats) if args.what == "idle" else measure_landing(args.rows)
+    _write(args.what, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The pipeline as the nightly flow runs it, without Prefect: ingest_file per delivery, then the indicators.
+
+Each function works on a warehouse file of its own (the benchmark's, never the published one) and returns plain
+numbers for the result JSON. Stages run in separate processes (benchmarks/stage.py), so a stage that needs the
+warehouse of an earlier one opens the file that stage left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from flows.config import load_config
+from transforms.checkin_log import parse_checkin_log
+from transforms.demography import demography_indicators
+from transforms.facility_registry import load_facility_registry
+from transforms.pseudonymise import pseudonym_key_from_env
+from transforms.usage_indicators import visitor_indicators
+from warehouse.ingest import IngestContext, ingest_file
+from warehouse.load_context import LoadContext
+from warehouse.load_usage_logs import load_checkins
+from warehouse.migrate import migrate
+from warehouse.publish import connect_build
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_CONFIG = ROOT / "config" / "pipeline.toml"
+RUN_ID = "benchmark"
+NOT_NULL_CHECKIN_COLUMNS = ["facility_id", "visited_at", "visit_date", "offer", "visitor_pseudonym", "age_band", "age_from"]
+
+
+def _context(work: Path) -> IngestContext:
+    config = load_config(PIPELINE_CONFIG)
+    return IngestContext(landing=work / "landing", quarantine=work / "quarantine", validation=work / "validation",
+                         facility_registry=config.facility_registry)
+
+
+def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_format: str, files: list[Path]) -> dict:
+    """A new warehouse holding the given deliveries: parse, validate (GX), quarantine and load, file by file."""
+    warehouse.unlink(missing_ok=True)  # a warehouse of an earlier run would skip every file as already loaded
+    ctx = _context(work)
+    per_file, totals = [], {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
+    with connect_build(warehouse) as con:
+        migrate(con)
+        for path in files:
+            started = time.perf_counter()
+            outcome = ingest_file(con, RUN_ID, source_name, source_format, path, ctx)
+            per_file.append({"file": path.name, "status": outcome.status, "seconds": time.perf_counter() - started})
+            for key in totals:
+                totals[key] += getattr(outcome, key)
+    return {"rows": totals["rows_read"], **totals, "files": per_file}
+
+
+def usage_indicators(warehouse: Path) -> dict:
+    """The visitor indicators (marts.usage_visitors) from all check-ins loaded, as warehouse.marts computes them.
+
+    Only this mart, not all of build_marts: the benchmark compares the usage path with the floor, which computes
+    exactly these cells; the other marts have their own stages or none.
+    """
+    config = load_config(PIPELINE_CONFIG)
+    registry = load_facility_registry(config.facility_registry)
+    with connect_build(warehouse) as con:
+        checkins = con.sql("SELECT * FROM staging.checkins").pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+        mart = visitor_indicators(checkins, registry)
+    visits = mart.filter((pl.col("indicator_id") == "visits") & (pl.col("breakdown") == "total") & (pl.col("period") == "month"))
+    return {"rows": checkins.height, "mart_rows": mart.height, "visits_counted": int(visits["numerator"].sum())}
+
+
+def demography(warehouse: Path) -> dict:
+    """The demography indicators (marts.demography_indicators) of every age convention from all population rows."""
+    config = load_config(PIPELINE_CONFIG)
+    with connect_build(warehouse) as con:
+        population = con.sql("SELECT * FROM staging.population").pl()
+    mart = demography_indicators(population, config.conventions)
+    return {"rows": population.height, "mart_rows": mart.height}
+
+
+def checkin_steps(warehouse: Path, work: Path, path: Path) -> dict:
+    """Where the time of one delivery goes: parse (with HMAC), validate (GX), load (upsert into staging)."""
+    from expectations import checkins
+    from expectations.validate import validate_batch
+
+    ctx = _context(work)
+    seconds = {}
+    started = time.perf_counter()
+    frame = parse_checkin_log(path.read_bytes(), path.name, pseudonym_key_from_env())
+    seconds["parse"] = time.perf_counter() - started
+    started = time.perf_counter()
+    validate_batch(frame, checkins.SUITE_NAME, checkins.expectations(ctx.registry.facility_ids), ctx.validation, "steps")
+    seconds["validate"] = time.perf_counter() - started
+    # the rows the suite would keep, approximately: the load cost hardly depends on the few it refuses
+    loadable = frame.filter(pl.col("duplicate_of_row").is_null()).drop_nulls(NOT_NULL_CHECKIN_COLUMNS)
+    warehouse.unlink(missing_ok=True)
+    with connect_build(warehouse) as con:
+        migrate(con)
+        started = time.perf_counter()
+        load_checkins(con, loadable, frame, LoadContext(RUN_ID, "checkins", path.name, "0" * 64))
+        seconds["load"] = time.perf_counter() - started
+    return {"rows": frame.height, "seconds": seconds}

@@ -1,0 +1,73 @@
+"""The configured task runner fans tasks out and gives their results back, on threads and on a local Dask cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.config import ConfigError
+from flows.task_runners import task_runner_from_config
+from conftest import SAMPLE
+from transforms.checkin_log import parse_checkin_log
+
+SAMPLE_LOGS = sorted((SAMPLE / "usage").glob("checkins_*"))
+KEY = b"k" * 32
+
+
+@task(cache_policy=NO_CACHE)
+def count_checkins(path: str) -> tuple[str, int, int]:
+    """Parse one delivery: the kind of task that fans out (no warehouse write, inputs and result are plain)."""
+    frame = parse_checkin_log(Path(path).read_bytes(), Path(path).name, KEY)
+    return Path(path).name, frame.height, frame["visitor_pseudonym"].n_unique()
+
+
+def parse_all(runner) -> dict[str, tuple[int, int]]:
+    @flow(task_runner=runner)
+    def fan_out(paths: list[str]) -> list[tuple[str, int, int]]:
+        return [f.result() for f in count_checkins.map(paths)]
+
+    return {name: (rows, visitors) for name, rows, visitors in fan_out([str(p) for p in SAMPLE_LOGS])}
+
+
+def expected() -> dict[str, tuple[int, int]]:
+    frames = {p.name: parse_checkin_log(p.read_bytes(), p.name, KEY) for p in SAMPLE_LOGS}
+    return {name: (f.height, f["visitor_pseudonym"].n_unique()) for name, f in frames.items()}
+
+
+def test_three_sample_deliveries_are_there_to_fan_out():
+    assert [p.name for p in SAMPLE_LOGS] == ["checkins_2024-01.csv", "checkins_2024-02.jsonl", "checkins_2024-03.csv"]
+
+
+def test_threads_are_bounded_by_max_workers():
+    runner = task_runner_from_config("threads", 3)
+    assert isinstance(runner, ThreadPoolTaskRunner)
+    assert runner._max_workers == 3
+
+
+def test_unknown_runner_and_zero_workers_are_configuration_errors():
+    with pytest.raises(ConfigError, match=r"task runner 'ray' is not known; choose one of threads, dask"):
+        task_runner_from_config("ray", 2)
+    with pytest.raises(ConfigError, match="max_workers must be at least 1, got 0"):
+        task_runner_from_config("dask", 0)
+
+
+def test_dask_runner_starts_a_bounded_local_cluster_or_uses_an_address():
+    from prefect_dask import DaskTaskRunner
+
+    local = task_runner_from_config("dask", 2, processes=False)
+    assert isinstance(local, DaskTaskRunner)
+    assert local.cluster_kwargs["n_workers"] == 2 and local.cluster_kwargs["threads_per_worker"] == 1
+    remote = task_runner_from_config("dask", 2, address="tcp://scheduler:8786")
+    assert remote.address == "tcp://scheduler:8786"
+
+
+def test_fan_out_on_threads_gives_the_same_results_as_parsing_one_by_one(prefect_backend):
+    assert parse_all(task_runner_from_config("threads", 2)) == expected()
+
+
+def test_fan_out_on_a_local_dask_cluster_gives_the_same_results(prefect_backend):
+    assert parse_all(task_runner_from_config("dask", 2, processes=False)) == expected()
