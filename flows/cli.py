@@ -20,6 +20,12 @@ def _local_prefect(home: Path) -> None:
 
 
 def _print_summary(summary: dict) -> None:
+    if summary.get("nothing_new"):
+        print(f"\nNothing new since run {summary['run_id']} (same files, configuration and code):"
+              " the published warehouse and exports stay as they are.")
+        print("\nWarehouse (open read-only):", summary["warehouse"])
+        print("Exports:                    ", summary["exports"])
+        return
     files = summary["files"]
     print("\nRun", summary["run_id"], "published.\n")
     print(f"{'file':<44} {'status':<12} {'read':>8} {'loaded':>8} {'quarant.':>8}")

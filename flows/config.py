@@ -93,6 +93,27 @@ class PipelineConfig:
     facility_registry: Path | None = None  # config/facilities.toml: facilities, rooms, opening hours
     statistics_sources: Path | None = None  # config/statistics_sources.toml: GENESIS tables fetched nightly
 
+    config_file: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        """Every configuration file a run's result depends on."""
+        from transforms.resilience_config import RESILIENCE_PATH, load_resilience_config
+
+        resilience = load_resilience_config(RESILIENCE_PATH)
+        named = [self.config_file, self.facility_registry, self.statistics_sources, self.area_points, RESILIENCE_PATH,
+                 resilience.fiscal_scenarios, resilience.projection.file, resilience.projection.land_table]
+        return [p for p in named if p is not None]
+
+    @property
+    def fetches_statistics(self) -> bool:
+        """Whether any GENESIS source is enabled: then only the service can say whether there is something new."""
+        if self.statistics_sources is None:
+            return False
+        from sources.genesis.config import load_statistics_config
+
+        return bool(load_statistics_config(self.statistics_sources).enabled_sources)
+
     def source_named(self, name: str) -> FileSource | None:
         return next((s for s in self.sources if s.name == name), None)
 
@@ -152,6 +173,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         stable_seconds=float(raw.get("inbox", {}).get("stable_seconds", 2.0)),
         facility_registry=_optional_path(root, raw, "facilities", "registry"),
         statistics_sources=_optional_path(root, raw, "statistics", "sources"),
+        config_file=path,
     )
 
 

@@ -16,6 +16,7 @@ from prefect.context import get_run_context
 
 from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
+from warehouse.fingerprint import last_published, run_fingerprint
 from warehouse.exports import add_to_manifest, data_vintages, discard_exports, publish_exports, write_exports
 from warehouse.ingest import IngestContext, ingest_file
 from sources.genesis.config import declared_population_basis
@@ -116,6 +117,14 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
         if selected is None:
             selected = [(s, f) for s in config.sources for f in s.files(config.stable_seconds)]
         files = [(s, f) for s, f in selected if f.exists()]
+        fingerprint = run_fingerprint([f for _, f in files], config.files)
+        last = last_published(published)
+        if fetch and not config.fetches_statistics and last and last[1] == fingerprint:
+            logger.info("nothing new since run %s (same files, configuration and code): warehouse and exports "
+                        "stay as they are", last[0])
+            return {"run_id": last[0], "nothing_new": True, "files": [], "marts": {}, "warehouse": str(published),
+                    "exports": str(config.paths.exports / "latest"),
+                    "validation_report": str(docs_index(config.paths.validation))}
         now = datetime.now(timezone.utc)
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
         build = str(start_build(published, run_id))
@@ -131,6 +140,7 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
             export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)
             summary = {
                 "run_id": run_id,
+                "fingerprint": fingerprint,
                 "files": outcomes,
                 "marts": mart_rows,
                 "warehouse": str(published),

@@ -128,10 +128,27 @@ def test_second_run_with_an_analyst_reading_changes_nothing(first_run):
     finally:
         analyst.kill()
         analyst.wait()
-    assert [f["status"] for f in summary["files"]] == ["unchanged"] * 3
+    # same files, configuration and code: nothing to rebuild, the published warehouse is not even copied
+    assert summary["nothing_new"] and summary["files"] == []
     assert snapshot(warehouse) == before
     runs = query(warehouse, "SELECT status, count(*) FROM audit.runs GROUP BY ALL")
-    assert runs == [("published", 2)]
+    assert runs == [("published", 1)]
+
+
+def test_a_file_seen_before_is_skipped_when_a_run_has_something_new(first_run, tmp_path):
+    config, _ = first_run
+    warehouse = load_config(config).paths.warehouse
+    before = query(warehouse, "SELECT count(*) FROM staging.repair_items")
+    extra = config.parent / "inbox" / "open-repair" / "notes.csv"
+    extra.write_text("not an ORDS export\n")  # something new, so the run goes ahead
+    try:
+        summary = run(config)
+    finally:
+        extra.unlink()
+    statuses = {f["file_name"]: f["status"] for f in summary["files"]}
+    assert statuses["anstiftung_202309.csv"] == statuses["12411-02-03-5-B_2018_kreise.csv"] == "unchanged"
+    assert statuses["notes.csv"] == "quarantined"
+    assert query(warehouse, "SELECT count(*) FROM staging.repair_items") == before
 
 
 def test_bad_deliveries_are_quarantined_reported_and_change_nothing(first_run):
@@ -156,7 +173,9 @@ def test_bad_deliveries_are_quarantined_reported_and_change_nothing(first_run):
     assert outcomes["anstiftung_202312.csv"]["status"] == "duplicate"
     assert "empty file" in outcomes["anstiftung_202401.csv"]["message"]
     assert snapshot(paths.warehouse) == before
-    quarantined = query(paths.warehouse, "SELECT file_name FROM audit.quarantine ORDER BY 1")
+    quarantined = query(paths.warehouse, f"SELECT file_name FROM audit.quarantine WHERE run_id = '{summary['run_id']}' ORDER BY 1")
     assert [f for (f,) in quarantined] == ["anstiftung_202310.csv", "anstiftung_202311.csv",
                                            "anstiftung_202312.csv", "anstiftung_202401.csv"]
-    assert len(list(paths.quarantine.glob("*.reason.txt"))) == 4
+    assert {p.name.split("_", 1)[1] for p in paths.quarantine.glob("*.reason.txt")} >= {
+        "anstiftung_202310.csv.reason.txt", "anstiftung_202311.csv.reason.txt", "anstiftung_202312.csv.reason.txt",
+        "anstiftung_202401.csv.reason.txt"}

@@ -244,3 +244,29 @@ def test_a_wrong_resilience_setting_names_file_and_field(tmp_path):
     broken.write_text(text.replace("# file = ", "file = "), encoding="utf-8")
     with pytest.raises(ResilienceConfigError, match=r"field 'projection.file': file .* does not exist"):
         load_resilience_config(broken)
+
+
+def test_candidate_rooms_are_idle_rooms_in_districts_with_a_projected_gap():
+
+    from conftest import ROOT, SAMPLE
+    from transforms.facility_registry import load_facility_registry
+    from transforms.room_bookings import parse_room_bookings
+    from warehouse.marts_resilience import candidate_room_list
+
+    registry = load_facility_registry(ROOT / "config" / "facilities.toml")
+    bookings_file = SAMPLE / "usage" / "bookings_2024-Q1.csv"
+    bookings = parse_room_bookings(bookings_file.read_bytes(), bookings_file.name)
+    gap_rows = pl.DataFrame({
+        "indicator_id": ["capacity_gap"] * 3, "variant": ["medium", "medium", "low"],
+        "scenario": ["constant_rates"] * 3, "area_code": ["05914", "05954", "05954"],
+        "year": [2030, 2030, 2030], "value": [12.0, 0.0, 50.0],
+    })
+    rooms = candidate_room_list(bookings, registry, gap_rows)
+    hagen_rooms = set(registry.rooms.join(registry.facilities.select("facility_id", "area_code"), on="facility_id")
+                      .filter(pl.col("area_code") == "05914")["room_id"])
+    in_2030 = rooms.filter(pl.col("year") == 2030)
+    # only the district with a positive gap in the medium variant, and only rooms that had idle hours
+    assert set(in_2030["area_code"]) == {"05914"} and set(in_2030["room_id"]) <= hagen_rooms
+    assert in_2030.height > 0 and (in_2030["gap"] == 12.0).all() and (in_2030["idle_hours_per_week"] > 0).all()
+    assert rooms.filter(pl.col("year") == 2040).is_empty()  # no gap given for 2040
+    assert candidate_room_list(bookings, registry, gap_rows.clear()).is_empty()

@@ -41,49 +41,48 @@ def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int |
     """Population per key and band, with a flag where the age groups do not tile the band or a cell is flagged.
 
     Output columns: KEYS, band, population (null when flagged), band_flag. The band "total" is the published
-    total row, not a sum of groups, so that one secret age group does not hide the total.
+    total row, not a sum of groups, so that one secret age group does not hide the total. Each band is one set of
+    conditional sums in a single group_by: no groups × bands cross join, which for all Gemeinden × 30 years would
+    not fit in memory.
     """
     groups = population.filter(~pl.col("is_total")).with_columns(
         group_to=pl.col("age_to").fill_null(OPEN_END).cast(pl.Int32)
     )
-    band_frame = pl.DataFrame(
-        {
-            "band": list(bands),
-            "band_from": [lo for lo, _ in bands.values()],
-            "band_to": [hi if hi is not None else OPEN_END for _, hi in bands.values()],
-        },
-        schema={"band": pl.String, "band_from": pl.Int32, "band_to": pl.Int32},
-    )
-    overlapping = groups.join(band_frame, how="cross").filter(
-        (pl.col("age_from") < pl.col("band_to")) & (pl.col("group_to") > pl.col("band_from"))
-    )
-    inside = (pl.col("age_from") >= pl.col("band_from")) & (pl.col("group_to") <= pl.col("band_to"))
-    summed = overlapping.group_by([*KEYS, "band"]).agg(
-        straddling=(~inside).sum(),
-        covered=(pl.col("group_to") - pl.col("age_from")).sum(),
-        width=(pl.col("band_to") - pl.col("band_from")).first(),
-        flagged=pl.col("value").is_null().sum(),
-        population=pl.col("value").sum(),
-    )
-    by_band = summed.with_columns(
-        band_flag=pl.when((pl.col("straddling") > 0) | (pl.col("covered") != pl.col("width")))
-        .then(pl.lit(FLAG_NOT_ALIGNED))
-        .when(pl.col("flagged") > 0)
-        .then(pl.lit(FLAG_SOURCE))
-    ).with_columns(population=pl.when(pl.col("band_flag").is_null()).then(pl.col("population")))
+    sums = []
+    for band, (lo, hi) in bands.items():
+        hi = hi if hi is not None else OPEN_END
+        overlaps = (pl.col("age_from") < hi) & (pl.col("group_to") > lo)
+        inside = (pl.col("age_from") >= lo) & (pl.col("group_to") <= hi)
+        sums += [
+            (overlaps & ~inside).sum().alias(f"{band}\x1fstraddling"),
+            pl.when(inside).then(pl.col("group_to") - pl.col("age_from")).sum().alias(f"{band}\x1fcovered"),
+            (inside & pl.col("value").is_null()).sum().alias(f"{band}\x1fflagged"),
+            pl.when(inside).then(pl.col("value")).sum().alias(f"{band}\x1fpopulation"),
+        ]
+    summed = groups.group_by(KEYS).agg(sums)
+    by_band = []
+    for band, (lo, hi) in bands.items():
+        width = (hi if hi is not None else OPEN_END) - lo
+        straddling, covered, flagged = (pl.col(f"{band}\x1f{m}") for m in ("straddling", "covered", "flagged"))
+        flag = (
+            pl.when((covered == 0) & (straddling == 0)).then(pl.lit(FLAG_MISSING))
+            .when((straddling > 0) | (covered != width)).then(pl.lit(FLAG_NOT_ALIGNED))
+            .when(flagged > 0).then(pl.lit(FLAG_SOURCE))
+        )
+        by_band.append(summed.select(
+            *KEYS, band=pl.lit(band), band_flag=flag, population=pl.col(f"{band}\x1fpopulation").cast(pl.Int64),
+        ).with_columns(population=pl.when(pl.col("band_flag").is_null()).then(pl.col("population"))))
 
     totals = population.filter(pl.col("is_total")).select(
         *KEYS,
         band=pl.lit("total"),
-        population=pl.col("value"),
         band_flag=pl.when(pl.col("value").is_null()).then(pl.lit(FLAG_SOURCE)),
+        population=pl.col("value"),
     )
-    # every key gets every band, so a band no group touches shows up as missing instead of vanishing
+    # every key gets every band, so a band of a key without age groups shows up as missing instead of vanishing
     keys = population.select(KEYS).unique()
     all_bands = keys.join(pl.DataFrame({"band": [*bands, "total"]}), how="cross")
-    found = pl.concat(
-        [by_band.select(*KEYS, "band", "population", "band_flag"), totals], how="vertical_relaxed"
-    )
+    found = pl.concat([*by_band, totals], how="vertical_relaxed")
     return all_bands.join(found, on=[*KEYS, "band"], how="left").with_columns(
         band_flag=pl.when(pl.col("population").is_null() & pl.col("band_flag").is_null())
         .then(pl.lit(FLAG_MISSING))

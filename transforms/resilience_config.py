@@ -38,7 +38,10 @@ class TrendSettings:
 
 @dataclass(frozen=True)
 class ProjectionSettings:
-    file: Path | None  # None: no projection configured, the projection mart stays empty
+    file: Path | None  # a projection per area (CSV in PROJECTION_COLUMNS)
+    land_table: Path | None  # or a GENESIS projection per Land, applied to the observed areas by the ratio method
+    base_date: date | None  # the observed population the Land's ratios are applied to (land_table only)
+    variants: dict[str, str]  # "low" | "medium" | "high" → the land table's variant code, e.g. "G2L2W1"
     base_year: int
     visitors_per_place: float
     scenarios: dict[str, float]
@@ -162,6 +165,24 @@ def _scenarios(reader: _Reader) -> dict[str, float]:
     return {name: float(v) for name, v in raw.items()}
 
 
+def _land_projection(reader: _Reader, root: Path) -> tuple[Path | None, date | None, dict[str, str]]:
+    """[projection] land_table, base_date and variants; file and land_table exclude each other."""
+    land_table = reader.file(root, "projection", "land_table", required=False)
+    if land_table is None:
+        return None, None, {}
+    if reader.section("projection").get("file") is not None:
+        raise reader.fail("projection.land_table", "set either file (a projection per area) or land_table, not both")
+    variants = reader.section("projection").get("variants")
+    if (
+        not isinstance(variants, dict) or not variants or set(variants) - {"low", "medium", "high"}
+        or not all(isinstance(code, str) and code.strip() for code in variants.values())
+        or len(set(variants.values())) != len(variants)
+    ):
+        raise reader.fail("projection.variants", "a table low / medium / high = the land table's variant code "
+                                                 f"(different codes, e.g. medium = \"G2L2W2\") is required, got {variants!r}")
+    return land_table, reader.day("projection", "base_date"), dict(variants)
+
+
 def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConfig:
     path = Path(path).resolve()
     try:
@@ -180,6 +201,10 @@ def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConf
     variant = reader.section("projection").get("fiscal_variant", "medium")
     if variant not in ("low", "medium", "high"):
         raise reader.fail("projection.fiscal_variant", f"low, medium or high is required, got {variant!r}")
+    projection_file = reader.file(root, "projection", "file", required=False)
+    land_table, base_date, variants = _land_projection(reader, root)
+    if land_table is not None and variant not in variants:
+        raise reader.fail("projection.fiscal_variant", f"{variant!r} is not one of projection.variants")
     return ResilienceConfig(
         open_group_means=_open_group_means(reader),
         change_years=tuple(years),
@@ -197,7 +222,10 @@ def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConf
         ),
         participation_period=period,
         projection=ProjectionSettings(
-            file=reader.file(root, "projection", "file", required=False),
+            file=projection_file,
+            land_table=land_table,
+            base_date=base_date,
+            variants=variants,
             base_year=reader.number("projection", "base_year", 1900, whole=True),
             visitors_per_place=reader.number("projection", "visitors_per_place", 0.001),
             scenarios=_scenarios(reader),

@@ -27,9 +27,10 @@ from transforms.coverage import penetration, outside_district_share, supply_rati
 from transforms.demography import AgeConvention, demography_indicators
 from transforms.facility_registry import FacilityRegistry, load_facility_registry, opening_calendar
 from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_stress_config, stress_test
+from transforms.population_projection import LandNotCoveredError, parse_genesis_projection, project_areas
 from transforms.projection import PROJECTION_COLUMNS, participation_rates, project_demand
-from transforms.resilience_config import RESILIENCE_PATH, ResilienceConfig, load_resilience_config
-from transforms.room_sharing import LOCAL_TZ, room_sharing_indicators
+from transforms.resilience_config import RESILIENCE_PATH, ProjectionSettings, ResilienceConfig, load_resilience_config
+from transforms.room_sharing import LOCAL_TZ, candidate_rooms, idle_by_room, room_sharing_indicators
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
     from flows.config import PipelineConfig
@@ -271,8 +272,33 @@ def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: 
     return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
 
 
-def read_projection(path: Path) -> pl.DataFrame:
-    """The configured population projection CSV (PROJECTION_COLUMNS, age_to empty = open)."""
+def read_projection(settings: ProjectionSettings, population: pl.DataFrame) -> pl.DataFrame | None:
+    """The configured population projection in PROJECTION_COLUMNS, or None (logged) without one.
+
+    [projection] file: a CSV per area (age_to empty = open), read as is. land_table: a GENESIS projection per Land,
+    applied to the observed population of staging.population at base_date by the ratio method
+    (transforms.population_projection); when the observed population does not cover the whole Land (an empty
+    warehouse, or only some Kreise loaded) there is nothing to apply it to, and the run log says so.
+    """
+    if settings.land_table is not None:
+        path = settings.land_table
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise BadInputError(str(path), None, f"cannot read the population projection: {err}") from None
+        land = parse_genesis_projection(data, str(path))
+        try:
+            return project_areas(population, land, settings.base_date,
+                                 {code: name for name, code in settings.variants.items()})
+        except LandNotCoveredError as err:
+            log.warning("population projection skipped: %s; marts.demand_projection stays empty and the demographic "
+                        "fiscal scenarios are flagged projection_missing", err)
+            return None
+    path = settings.file
+    if path is None:
+        log.warning("no projection configured ([projection] file or land_table): marts.demand_projection stays empty "
+                    "and the demographic fiscal scenarios are flagged projection_missing")
+        return None
     try:
         frame = pl.read_csv(path, schema_overrides=PROJECTION_SCHEMA, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as err:
@@ -301,6 +327,28 @@ def demand_projection(checkins: pl.DataFrame, population: pl.DataFrame, faciliti
         pl.col("distinct_visitors").fill_null(0), convention=pl.concat_str("variant", pl.lit("/"), "scenario")
     )
     return _shaped(mart, PROJECTION_MART_SCHEMA).sort("indicator_id", "area_code", "year", "variant", "scenario")
+
+
+CANDIDATE_SCHEMA = {"year": pl.Int32, "variant": pl.String, "scenario": pl.String, "area_code": pl.String,
+                    "gap": pl.Float64, "facility_id": pl.String, "room_id": pl.String, "capacity": pl.Int32,
+                    "weeks": pl.Int64, "idle_hours_per_week": pl.Float64, "idle_capacity_hours_per_week": pl.Float64}
+CANDIDATE_YEARS = (2030, 2040)
+
+
+def candidate_room_list(bookings: pl.DataFrame, registry: FacilityRegistry, projection_mart: pl.DataFrame) -> pl.DataFrame:
+    """Rooms with idle hours in districts whose projected capacity gap (variant medium, first rate scenario) is
+    positive in a target year; empty without bookings or without a projection."""
+    gaps = projection_mart.filter(pl.col("indicator_id") == "capacity_gap", pl.col("variant") == "medium")
+    if bookings.is_empty() or gaps.is_empty():
+        return _shaped(None, CANDIDATE_SCHEMA)
+    scenario = gaps["scenario"].sort()[0]
+    gaps = gaps.filter(pl.col("scenario") == scenario).select("area_code", "year", gap=pl.col("value"))
+    local = bookings["starts_at"].dt.convert_time_zone(LOCAL_TZ).dt.date()
+    idle = idle_by_room(bookings, registry.rooms, registry.opening_hours, registry.facilities, local.min(), local.max())
+    return _shaped(pl.concat([
+        candidate_rooms(idle, gaps, year).with_columns(year=pl.lit(year), variant=pl.lit("medium"), scenario=pl.lit(scenario))
+        for year in CANDIDATE_YEARS
+    ], how="diagonal_relaxed"), CANDIDATE_SCHEMA)
 
 
 def room_sharing(bookings: pl.DataFrame, checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
@@ -368,12 +416,7 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     settings = load_resilience_config(resilience)
     population = con.sql("SELECT * FROM staging.population").pl()
     finance = con.sql(f"SELECT {', '.join(FINANCE_SCHEMA)} FROM staging.finance").pl()
-    projection = None
-    if settings.projection.file is None:
-        log.warning("no projection configured ([projection] file in %s): marts.demand_projection stays empty and "
-                    "the demographic fiscal scenarios are flagged projection_missing", resilience)
-    else:
-        projection = read_projection(settings.projection.file)
+    projection = read_projection(settings.projection, population)
 
     tables = {
         "marts.demography_indicators": demography_with_age_structure(population, config.conventions, settings),
@@ -389,6 +432,7 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
             "marts.demand_trends": _shaped(None, TREND_SCHEMA),
             "marts.demand_projection": _shaped(None, PROJECTION_MART_SCHEMA),
             "marts.room_sharing": _shaped(None, ROOM_SCHEMA),
+            "marts.candidate_rooms": _shaped(None, CANDIDATE_SCHEMA),
         }
         return tables | registry_marts
 
@@ -396,14 +440,15 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     facilities = registry.facilities
     checkins = _staging(con, "SELECT * FROM staging.checkins")
     bookings = _staging(con, "SELECT * FROM staging.room_bookings")
-    projection_file = str(settings.projection.file) if settings.projection.file else "projection"
+    projection_file = str(settings.projection.land_table or settings.projection.file or "projection")
+    projection_mart = demand_projection(checkins, population, facilities, projection, settings, projection_file)
     return tables | {
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
         "marts.reach_by_district": reach_by_district(checkins, population, facilities, settings),
         "marts.reach_by_facility": reach_by_facility(checkins, facilities),
         "marts.demand_anomalies": demand_anomalies(checkins, registry, settings),
         "marts.demand_trends": demand_trends(checkins, registry, settings),
-        "marts.demand_projection": demand_projection(checkins, population, facilities, projection, settings,
-                                                     projection_file),
+        "marts.demand_projection": projection_mart,
+        "marts.candidate_rooms": candidate_room_list(bookings, registry, projection_mart),
         "marts.room_sharing": room_sharing(bookings, checkins, registry),
     }

@@ -284,6 +284,9 @@ def _optional_sections(exports: list[MartExport], present: set[str], text: dict,
     return sections
 
 
+CHART_SUBJECTS = 12
+
+
 def _subject_series(export: MartExport, text: dict, language: str) -> dict | None:
     """For a long-form mart with more than one period: its first indicator over time, one line per subject."""
     if export.form != "long" or export.frame.is_empty():
@@ -292,10 +295,16 @@ def _subject_series(export: MartExport, text: dict, language: str) -> dict | Non
     if reading.is_empty():
         return None
     first = reading["indicator_id"].sort()[0]
-    series = reading.filter(pl.col("indicator_id") == first)
+    series = reading.filter(pl.col("indicator_id") == first, pl.col("value").is_not_null())
+    if "convention" in series.columns and series["convention"].n_unique() > 1:
+        # one reading per line: a projection has variants × scenarios, a coverage mart facility types
+        series = series.filter(pl.col("convention") == series["convention"].drop_nulls().sort()[0])
     if series["period"].n_unique() < 2:
         return None
-    series = series.with_columns(pl.col("period").cast(pl.String))
+    # a legible chart: the subjects with the largest values; the table and the export have them all
+    top = (series.group_by("subject_id").agg(pl.col("value").max()).sort("value", descending=True)
+           .head(CHART_SUBJECTS)["subject_id"])
+    series = series.filter(pl.col("subject_id").is_in(top.implode())).with_columns(pl.col("period").cast(pl.String))
     chart = _time_series_chart(series.select("period", "value", "subject_id"), "period", "value", text["period"],
                                first, colour="subject_id")
     return {"title": text["time_series"].format(name=first), "svg": chart_svg(chart, language)}
