@@ -208,7 +208,7 @@ def test_finance_is_a_delivery_format_and_feeds_the_fiscal_marts(con, tmp_path):
     fiscal = con.sql("SELECT * FROM marts.fiscal_indicators WHERE area_code = '05914'").pl()
     debt = _one(fiscal, indicator_id="debt_per_capita", year=2022)
     assert debt["value"] == pytest.approx((434_010_000 + 924_630_000) / 188_700)
-    assert (debt["area_name"], debt["unit"], debt["population_basis"]) == ("Hagen, Stadt", "EUR per inhabitant", "Zensus 2022")
+    assert (debt["area_name"], debt["unit"], debt["population_basis"]) == ("Hagen, Stadt [SYNTHETISCH]", "EUR per inhabitant", "Zensus 2022")
     tax = _one(fiscal, indicator_id="tax_revenue_per_capita_4y", year=2022)
     assert tax["value"] == pytest.approx((250_931_000 / 195_658 + 231_980_000 / 195_269 + 255_195_000 / 194_880
                                           + 254_745_000 / 188_700) / 4)
