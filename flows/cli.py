@@ -40,6 +40,7 @@ def _print_summary(summary: dict) -> None:
         print(f"  {table:<36} {rows:>8} rows")
     print("\nWarehouse (open read-only):", summary["warehouse"])
     print("Exports:                    ", summary["exports"])
+    print("Report (open in a browser): ", Path(summary["exports"]) / "report.html")
     print("Validation report:          ", summary["validation_report"])
 
 
