@@ -25,7 +25,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.bad_input import BadInputError
+from transforms.bad_input import BadInputError, refuse_first
 from transforms.catalogue import indicator
 from transforms.coverage import Band, latest_population, value_where_unflagged
 from transforms.demography import band_populations
@@ -103,15 +103,12 @@ def haversine_costs(area_points: pl.DataFrame, facilities: pl.DataFrame) -> pl.D
 
 def check_costs(costs: pl.DataFrame, file: str) -> None:
     """A travel-time matrix must have one non-negative cost per district × facility pair."""
-    rows = costs.with_row_index("row", offset=1)
-    bad = rows.filter(pl.col("cost").is_null() | (pl.col("cost") < 0) | pl.col("cost").is_nan())
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise BadInputError(file, first["row"], f"cost {first['cost']!r} from {first['area_code']} to {first['facility_id']} is not a non-negative number")
-    twice = rows.filter(~pl.struct("area_code", "facility_id").is_first_distinct())
-    if twice.height:
-        first = twice.row(0, named=True)
-        raise BadInputError(file, first["row"], f"pair {first['area_code']} → {first['facility_id']} appears more than once")
+    refuse_first(costs.with_row_index("row", offset=1), file, [
+        (pl.col("cost").is_null() | (pl.col("cost") < 0) | pl.col("cost").is_nan(),
+         lambda r: f"cost {r['cost']!r} from {r['area_code']} to {r['facility_id']} is not a non-negative number"),
+        (~pl.struct("area_code", "facility_id").is_first_distinct(),
+         lambda r: f"pair {r['area_code']} → {r['facility_id']} appears more than once"),
+    ])
 
 
 def e2sfca(demand: pl.DataFrame, supply: pl.DataFrame, costs: pl.DataFrame, decay: StepDecay | GaussianDecay) -> pl.DataFrame:

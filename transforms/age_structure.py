@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from transforms.bad_input import BadInputError
+from transforms.bad_input import BadInputError, refuse_first
 from transforms.catalogue import indicator, indicators_of_kind
 from transforms.demography import FLAG_MISSING, FLAG_SOURCE, FLAG_ZERO, KEYS, _computed, band_populations
 
@@ -159,14 +159,12 @@ def _check_migration(migration: pl.DataFrame, file: str) -> None:
     rows = migration.with_row_index("row", offset=1)
     if "source_row" in migration.columns:
         rows = rows.with_columns(row=pl.col("source_row"))
-    negative = rows.filter((pl.col("in_migration") < 0) | (pl.col("out_migration") < 0))
-    if negative.height:
-        first = negative.row(0, named=True)
-        raise BadInputError(file, first["row"], f"negative migration count for area {first['area_code']}, year {first['year']}")
-    twice = rows.filter(~pl.struct("area_code", "year").is_first_distinct())
-    if twice.height:
-        first = twice.row(0, named=True)
-        raise BadInputError(file, first["row"], f"area {first['area_code']}, year {first['year']} is delivered more than once")
+    refuse_first(rows, file, [
+        ((pl.col("in_migration") < 0) | (pl.col("out_migration") < 0),
+         lambda r: f"negative migration count for area {r['area_code']}, year {r['year']}"),
+        (~pl.struct("area_code", "year").is_first_distinct(),
+         lambda r: f"area {r['area_code']}, year {r['year']} is delivered more than once"),
+    ])
 
 
 def net_migration_rate(population: pl.DataFrame, migration: pl.DataFrame, file: str = "migration") -> pl.DataFrame:

@@ -22,7 +22,7 @@ from datetime import date
 
 import polars as pl
 
-from transforms.bad_input import BadInputError
+from transforms.bad_input import BadInputError, refuse_first
 from transforms.catalogue import indicator
 from transforms.coverage import visitors_per_population
 from transforms.demography import band_populations
@@ -55,11 +55,7 @@ def check_projection(projection: pl.DataFrame, file: str) -> None:
             lambda r: f"area {r['area_code']}, year {r['year']}, variant {r['variant']}, age {r['age_from']} appears more than once",
         ),
     ]
-    for condition, reason in problems:
-        bad = rows.filter(condition).sort("row")
-        if bad.height:
-            first = bad.row(0, named=True)
-            raise BadInputError(file, first["row"], reason(first))
+    refuse_first(rows, file, problems)
 
 
 def _as_population(projection: pl.DataFrame) -> pl.DataFrame:
