@@ -16,6 +16,7 @@ from flows.config import load_config
 from transforms.checkin_log import parse_checkin_log
 from transforms.demography import demography_indicators
 from transforms.facility_registry import load_facility_registry
+from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.pseudonymise import pseudonym_key_from_env
 from transforms.usage_indicators import visitor_indicators
 from warehouse.ingest import IngestContext, ingest_file
@@ -71,7 +72,7 @@ def demography(warehouse: Path) -> dict:
     """The demography indicators (marts.demography_indicators) of every age convention from all population rows."""
     config = load_config(PIPELINE_CONFIG)
     with connect_build(warehouse) as con:
-        population = con.sql("SELECT * FROM staging.population").pl()
+        population = con.sql(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM staging.population").pl()
     mart = demography_indicators(population, config.conventions)
     return {"rows": population.height, "mart_rows": mart.height}
 

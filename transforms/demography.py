@@ -158,8 +158,9 @@ def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConven
         "table_code", "area_code", "reference_date", "area_name", "area_level", "population_basis"
     ).unique(subset=["table_code", "area_code", "reference_date"], keep="first")
     # one reference date at a time: the band sums of all Gemeinden × 30 years at once do not fit in memory
-    parts = [age_ratio_indicators(on_date, c) for on_date in population.partition_by("reference_date")
-             for c in conventions]
+    dates = population["reference_date"].unique().sort()
+    parts = [age_ratio_indicators(population.filter(pl.col("reference_date") == on_date), c)
+             for on_date in dates for c in conventions]
     parts.append(population_change(population))
     columns = [*KEYS, "indicator_id", "convention", "value", "flag", "numerator", "denominator"]
     return (

@@ -25,6 +25,11 @@ POPULATION_SCHEMA: dict[str, pl.DataType] = {
     "source_row": pl.Int64,
 }
 
+# What indicator computations read of staging.population: the provenance columns (cell, source file and row) are
+# for audit and quarantine, and leaving them out of the load halves its memory for all Gemeinden × 30 years.
+INDICATOR_COLUMNS = ["table_code", "area_code", "area_name", "area_level", "reference_date", "sex", "age_label",
+                     "age_from", "age_to", "is_total", "value", "flag", "population_basis"]
+
 _AREA_LEVEL = (
     pl.when(pl.col("area_code") == "DG")
     .then(pl.lit("germany"))

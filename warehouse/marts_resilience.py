@@ -30,6 +30,7 @@ from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_st
 from transforms.population_projection import LandNotCoveredError, parse_genesis_projection, project_areas
 from transforms.projection import PROJECTION_COLUMNS, participation_rates, project_demand
 from transforms.resilience_config import RESILIENCE_PATH, ProjectionSettings, ResilienceConfig, load_resilience_config
+from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.room_sharing import LOCAL_TZ, candidate_rooms, idle_by_room, room_sharing_indicators
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
@@ -414,7 +415,7 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     """{mart table: frame} of the resilience, room-sharing and fiscal marts, and marts.demography_indicators
     complete with the age-structure rows (it replaces the frame build_marts computed for that table)."""
     settings = load_resilience_config(resilience)
-    population = con.sql("SELECT * FROM staging.population").pl()
+    population = con.sql(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM staging.population").pl()
     finance = con.sql(f"SELECT {', '.join(FINANCE_SCHEMA)} FROM staging.finance").pl()
     projection = read_projection(settings.projection, population)
 
