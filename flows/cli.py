@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # a sync flow otherwise waits ~1 s at exit for its heartbeat thread
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        summary = nightly(config_path=args.config)
+        summary = nightly.with_options(task_runner=config.flow_task_runner())(config_path=args.config)
     _print_summary(summary)
     return 0
 

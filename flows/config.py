@@ -94,6 +94,14 @@ class PipelineConfig:
     statistics_sources: Path | None = None  # config/statistics_sources.toml: GENESIS tables fetched nightly
 
     config_file: Path | None = None
+    task_runner: str = "threads"  # threads | dask: where new files are parsed side by side
+    max_workers: int = 2
+    dask_address: str | None = None  # a running Dask scheduler; none: a local cluster per flow run
+
+    def flow_task_runner(self):
+        from flows.task_runners import task_runner_from_config
+
+        return task_runner_from_config(self.task_runner, self.max_workers, address=self.dask_address)
 
     @property
     def files(self) -> list[Path]:
@@ -174,6 +182,9 @@ def load_config(path: str | Path) -> PipelineConfig:
         facility_registry=_optional_path(root, raw, "facilities", "registry"),
         statistics_sources=_optional_path(root, raw, "statistics", "sources"),
         config_file=path,
+        task_runner=raw.get("execution", {}).get("task_runner", "threads"),
+        max_workers=int(raw.get("execution", {}).get("max_workers", 2)),
+        dask_address=raw.get("execution", {}).get("dask_address"),
     )
 
 

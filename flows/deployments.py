@@ -11,6 +11,7 @@ from prefect import serve
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
+from flows.config import load_config
 from flows.nightly import ingest_usage_log, nightly
 from sources.inbox_watcher import USAGE_LOG_LANDED
 
@@ -20,14 +21,15 @@ TIMEZONE = "Europe/Berlin"
 
 def deployments(config_path: str) -> list:
     config_path = str(Path(config_path).resolve())
+    runner = load_config(config_path).flow_task_runner()
     return [
-        nightly.to_deployment(
+        nightly.with_options(task_runner=runner).to_deployment(
             name="nightly",
             schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
             parameters={"config_path": config_path},
             concurrency_limit=1,
         ),
-        ingest_usage_log.to_deployment(
+        ingest_usage_log.with_options(task_runner=runner).to_deployment(
             name="ingest-usage-log",
             triggers=[
                 DeploymentEventTrigger(

@@ -6,19 +6,21 @@ sources (files) → raw/staging (ingest: parse, validate, quarantine, load) → 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from uuid import uuid4
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
 from warehouse.fingerprint import last_published, run_fingerprint
 from warehouse.exports import add_to_manifest, data_vintages, discard_exports, publish_exports, write_exports
-from warehouse.ingest import IngestContext, ingest_file
+from warehouse.ingest import IngestContext, ParsedDelivery, ingest_file, new_deliveries, parse_delivery
 from sources.genesis.config import declared_population_basis
 from sources.genesis.fetch import fetch_statistics_sources
 from warehouse.load_areas import refresh_areas
@@ -56,15 +58,34 @@ def fetch_statistics(build: str, run_id: str, config_path: str) -> list[dict]:
     return report.files_to_ingest()
 
 
-@task(cache_policy=NO_CACHE, task_run_name="ingest {file_path}")
-def ingest(build: str, run_id: str, source_name: str, source_format: str, file_path: str, config_path: str) -> dict:
+def _ingest_context(config_path: str, source_name: str) -> IngestContext:
     config = load_config(config_path)
-    context = IngestContext(landing=config.paths.landing, quarantine=config.paths.quarantine,
-                            validation=config.paths.validation, facility_registry=config.facility_registry,
-                            population_basis=declared_population_basis(config.statistics_sources, source_name),
-                            options=source.options if (source := config.source_named(source_name)) else {})
+    source = config.source_named(source_name)
+    return IngestContext(landing=config.paths.landing, quarantine=config.paths.quarantine,
+                         validation=config.paths.validation, facility_registry=config.facility_registry,
+                         population_basis=declared_population_basis(config.statistics_sources, source_name),
+                         options=source.options if source else {})
+
+
+@task(cache_policy=NO_CACHE)
+def deliveries_to_parse(build: str, file_paths: list[str]) -> list[str]:
     with connect_build(Path(build)) as con:
-        outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path), context)
+        return [str(p) for p in new_deliveries(con, [Path(f) for f in file_paths])]
+
+
+@task(cache_policy=NO_CACHE, task_run_name="parse {file_path}")
+def parse(source_name: str, source_format: str, file_path: str, config_path: str, work: str) -> ParsedDelivery:
+    """Runs on the flow's task runner, many at a time: landing and parsing touch no warehouse."""
+    return parse_delivery(source_format, Path(file_path), _ingest_context(config_path, source_name), Path(work))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="ingest {file_path}")
+def ingest(build: str, run_id: str, source_name: str, source_format: str, file_path: str, config_path: str,
+           parsed: ParsedDelivery | None = None) -> dict:
+    """Validate and load one file into the build: one at a time, DuckDB has a single writer."""
+    with connect_build(Path(build)) as con:
+        outcome = ingest_file(con, run_id, source_name, source_format, Path(file_path),
+                              _ingest_context(config_path, source_name), parsed)
     logger = get_run_logger()
     log = logger.warning if outcome.status in ("quarantined", "duplicate") or outcome.rows_quarantined else logger.info
     log("%s: %s, %d read, %d loaded, %d quarantined%s", outcome.file_name, outcome.status, outcome.rows_read,
@@ -135,7 +156,15 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
                 fetched = fetch_statistics(build, run_id, config_path)
                 files = [(FileSource(f["source_name"], f["format"], f["path"]), Path(f["path"])) for f in fetched] + files
             logger.info("run %s: %d file(s) from %d source(s)", run_id, len(files), len({s.name for s, _ in files}))
-            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path) for s, f in files]
+            # new files are landed and parsed side by side on the task runner, then loaded one by one in name order
+            work = config.paths.home / "work" / run_id
+            fresh = set(deliveries_to_parse(build, [str(f) for _, f in files]))
+            ahead = [(s, f) for s, f in files if str(f) in fresh]
+            futures = parse.map([s.name for s, _ in ahead], [s.format for s, _ in ahead], [str(f) for _, f in ahead],
+                                unmapped(config_path), unmapped(str(work)))
+            parsed = {str(f): future.result() for (_, f), future in zip(ahead, futures)}
+            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path, parsed.get(str(f)))
+                        for s, f in files]
             mart_rows = marts(build, config_path)
             export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)
             summary = {
@@ -155,6 +184,8 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
             if export_staging:
                 discard_exports(Path(export_staging))
             raise
+        finally:
+            shutil.rmtree(config.paths.home / "work" / run_id, ignore_errors=True)
         for (source, path), outcome in zip(files, outcomes):
             if source.consume:
                 settle(path, outcome["status"], config.paths.processed)
@@ -165,13 +196,17 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
     return summary
 
 
-@flow(name="nightly", log_prints=True)
+# Bounded by default (Prefect's own default pool is not); `[execution]` in the configuration chooses another runner.
+DEFAULT_TASK_RUNNER = ThreadPoolTaskRunner(max_workers=2)
+
+
+@flow(name="nightly", log_prints=True, task_runner=DEFAULT_TASK_RUNNER)
 def nightly(config_path: str = "config/pipeline.toml") -> dict:
     """Everything configured, also what the event-triggered runs missed."""
     return run_pipeline(config_path)
 
 
-@flow(name="ingest-usage-log", log_prints=True)
+@flow(name="ingest-usage-log", log_prints=True, task_runner=DEFAULT_TASK_RUNNER)
 def ingest_usage_log(path: str, config_path: str = "config/pipeline.toml") -> dict:
     """One file that just landed in the inbox (the path comes from the watcher's event)."""
     file = Path(path)

@@ -49,12 +49,12 @@ def build(tmp_path: Path) -> Path:
 def test_the_bundled_configuration_declares_the_needed_tables_all_disabled():
     config = load_statistics_config(ROOT / "config" / "statistics_sources.toml")
     assert config.enabled_sources == ()
-    assert {s.table for s in config.sources} >= {"12411-02-03-5", "12421-01-01-4", "71327-01-05-5", "71231-01-03-5"}
+    assert {s.table for s in config.sources} >= {"12411-02-03-5", "12421-01-01-4", "71327-01-05-4", "71231-01-03-5"}
     gemeinden = config.source("population_gemeinden_ennepe_ruhr")
     assert (gemeinden.regional_variable, gemeinden.regional_keys, gemeinden.ingest_format) == ("GEMEIN", ("05954*",), "genesis_ffcsv")
     assert gemeinden.population_basis_for(2018) == "Zensus 2011"
     assert gemeinden.population_basis_for(2023) == "Zensus 2022"
-    assert config.source("municipal_debt_nrw").ingest_format is None
+    assert config.source("municipal_debt_nrw").ingest_format == "genesis_municipal_debt"
 
 
 def test_a_source_naming_an_undeclared_service_is_refused(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
@@ -31,6 +32,62 @@ def _cells(line: str) -> list[str]:
 def _parse_date(text: str) -> date | None:
     m = _DATE.search(text)
     return datetime.strptime(m.group(0), "%d.%m.%Y").date() if m else None
+
+
+@dataclass(frozen=True)
+class GenesisExport:
+    """A classic export cut into its parts; rows are 1-based line numbers, as an editor shows them."""
+
+    table_code: str
+    title: list[str]  # the lines before the header
+    header: list[list[str]]  # the header lines, split into cells
+    first_header_row: int
+    data: list[str]  # the data lines, each with as many fields as the header
+    first_data_row: int
+    footnotes: str  # the footer, from its line of underscores to "Stand: …"
+
+    @property
+    def census_basis(self) -> str | None:
+        """"Zensus 2011" or "Zensus 2022" where a footnote states the census the figures rest on."""
+        basis = re.search(r"Grundlage des\s+Zensus (\d{4})", self.footnotes)
+        return f"Zensus {basis.group(1)}" if basis else None
+
+
+def split_genesis_export(data: bytes, file: str) -> GenesisExport:
+    """Bytes of a classic GENESIS export → its title, header, data and footer lines; refuses what is not one."""
+    text, _encoding = decode_utf8_or_latin1(data, file)
+    lines = text.split("\n")
+    m = _TABLE_CODE.match(lines[0])
+    if not m:
+        raise BadInputError(file, 1, f"not a GENESIS table export: first line is {lines[0][:60]!r}, expected 'GENESIS-Tabelle: <code>'")
+
+    first_header = next((i for i, line in enumerate(lines) if line.startswith(";")), None)
+    if first_header is None:
+        raise BadInputError(file, None, "no header lines (lines starting with ';') found")
+    header_end = first_header
+    while header_end < len(lines) and lines[header_end].startswith(";"):
+        header_end += 1
+    header_lines = [_cells(line) for line in lines[first_header:header_end]]
+    n_fields = len(header_lines[0])
+
+    footer = next((i for i in range(header_end, len(lines)) if lines[i].startswith(_FOOTER_START)), None)
+    if footer is None:
+        last = max(i for i, line in enumerate(lines) if line.strip()) + 1
+        raise BadInputError(file, last, "truncated file: the footer (a line of underscores, copyright, 'Stand:') is missing")
+    data_lines = [line.rstrip("\r") for line in lines[header_end:footer]]
+    for i, line in enumerate(data_lines, start=header_end + 1):
+        found = len(_cells(line))
+        if found != n_fields:
+            raise BadInputError(file, i, f"expected {n_fields} fields separated by ';', found {found}")
+    return GenesisExport(
+        table_code=m.group(1),
+        title=lines[:first_header],
+        header=header_lines,
+        first_header_row=first_header + 1,
+        data=data_lines,
+        first_data_row=header_end + 1,
+        footnotes="\n".join(lines[footer:]),
+    )
 
 
 def _column_meta(header_lines: list[list[str]], n_keys: int, file: str, first_header_row: int) -> pl.DataFrame:
@@ -68,46 +125,22 @@ def _column_meta(header_lines: list[list[str]], n_keys: int, file: str, first_he
 
 def parse_genesis_csv(data: bytes, file: str) -> pl.DataFrame:
     """Bytes of a classic GENESIS export → the long population frame (see population_frame.POPULATION_SCHEMA)."""
-    text, _encoding = decode_utf8_or_latin1(data, file)
-    lines = text.split("\n")
-    m = _TABLE_CODE.match(lines[0])
-    if not m:
-        raise BadInputError(file, 1, f"not a GENESIS table export: first line is {lines[0][:60]!r}, expected 'GENESIS-Tabelle: <code>'")
-    table_code = m.group(1)
-
-    first_header = next((i for i, line in enumerate(lines) if line.startswith(";")), None)
-    if first_header is None:
-        raise BadInputError(file, None, "no header lines (lines starting with ';') found")
-    title_date = next((d for line in lines[:first_header] if "Stichtag" in line and (d := _parse_date(line))), None)
-
-    header_end = first_header
-    while header_end < len(lines) and lines[header_end].startswith(";"):
-        header_end += 1
-    header_lines = [_cells(line) for line in lines[first_header:header_end]]
+    export = split_genesis_export(data, file)
+    title_date = next((d for line in export.title if "Stichtag" in line and (d := _parse_date(line))), None)
+    header_lines = export.header
     n_fields = len(header_lines[0])
     n_keys = next((j for j, c in enumerate(header_lines[-1]) if c.strip()), 0)
-    meta = _column_meta(header_lines, n_keys, file, first_header + 1)
-
-    footer = next((i for i in range(header_end, len(lines)) if lines[i].startswith(_FOOTER_START)), None)
-    if footer is None:
-        last = max(i for i, line in enumerate(lines) if line.strip()) + 1
-        raise BadInputError(file, last, "truncated file: the footer (a line of underscores, copyright, 'Stand:') is missing")
-    data_lines = lines[header_end:footer]
-    for i, line in enumerate(data_lines, start=header_end + 1):
-        found = len(_cells(line))
-        if found != n_fields:
-            raise BadInputError(file, i, f"expected {n_fields} fields separated by ';', found {found}")
-    footnotes = "\n".join(lines[footer:])
-    basis = re.search(r"Grundlage des\s+Zensus (\d{4})", footnotes)
+    meta = _column_meta(header_lines, n_keys, file, export.first_header_row)
+    header_end = export.first_data_row - 1  # the last header line, 1-based
 
     wide = pl.read_csv(
-        io.StringIO("\n".join(line.rstrip("\r") for line in data_lines)),
+        io.StringIO("\n".join(export.data)),
         separator=";",
         has_header=False,
         infer_schema=False,
         quote_char=None,
         new_columns=[f"column_{j + 1}" for j in range(n_fields)],
-    ).with_row_index("source_row", offset=header_end + 1)
+    ).with_row_index("source_row", offset=export.first_data_row)
 
     key_names = ["area_code", "area_name"] if n_keys == 2 else ["reference_date_text", "area_code", "area_name"]
     if n_keys not in (2, 3):
@@ -127,8 +160,8 @@ def parse_genesis_csv(data: bytes, file: str) -> pl.DataFrame:
         .join(meta, on="column", how="left")
         .drop("column")
         .with_columns(
-            table_code=pl.lit(table_code),
-            population_basis=pl.lit(f"Zensus {basis.group(1)}" if basis else None, dtype=pl.String),
+            table_code=pl.lit(export.table_code),
+            population_basis=pl.lit(export.census_basis, dtype=pl.String),
         )
     )
     return finish_population_frame(long, file)

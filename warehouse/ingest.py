@@ -22,6 +22,7 @@ from transforms.bad_input import BadInputError
 from transforms.checkin_log import parse_checkin_log
 from transforms.city_population import parse_city_population
 from transforms.facility_registry import FacilityRegistry, load_facility_registry
+from transforms.finance_genesis import parse_genesis_municipal_debt
 from transforms.genesis_csv import parse_genesis_csv
 from transforms.genesis_ffcsv import parse_genesis_ffcsv
 from transforms.open_repair import parse_open_repair
@@ -97,9 +98,44 @@ FORMATS: dict[str, Format] = {
                           _checkin_suite, load_checkins),
     "room_bookings": Format(lambda data, file, ctx: parse_room_bookings(data, file), _booking_suite, load_room_bookings),
     "municipal_finance": Format(parse_finance, finance_suite, load_finance),
+    # GENESIS 71327-01-05-4 (debt per Kreis): FINANCE rows with only the debt columns, same suite and loader
+    "genesis_municipal_debt": Format(lambda data, file, ctx: parse_genesis_municipal_debt(data, file),
+                                     finance_suite, load_finance),
     "city_population": Format(lambda data, file, ctx: parse_city_population(data, file, ctx.options),
                               _population_suite, load_population),
 }
+
+
+@dataclass(frozen=True)
+class ParsedDelivery:
+    """A delivery landed and parsed ahead of its load, in parallel with others: the frame as Parquet in a work
+    folder, or why the file was refused. Validation and load stay in the single warehouse writer."""
+
+    sha256: str
+    frame_file: Path | None
+    refusal: tuple[int | None, str] | None = None  # (row, reason) of the BadInputError
+
+
+def parse_delivery(source_format: str, path: Path, ctx: IngestContext, work: Path) -> ParsedDelivery:
+    """Land and parse one file; touches no warehouse, so many can run at once. A missing pseudonym key is not
+    bad input: it raises, and the run stops before anything is loaded."""
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    _land(path, sha256, ctx)
+    try:
+        frame = FORMATS[source_format].parse(data, path.name, ctx)
+    except BadInputError as err:
+        return ParsedDelivery(sha256, None, (err.row, err.reason))
+    work.mkdir(parents=True, exist_ok=True)
+    frame_file = work / f"{sha256}.parquet"
+    frame.write_parquet(frame_file)
+    return ParsedDelivery(sha256, frame_file)
+
+
+def new_deliveries(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]:
+    """The files whose content the warehouse has not loaded yet: only these are worth parsing ahead."""
+    digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    return [p for p, digest in digests.items() if _already_seen(con, digest) is None]
 
 
 @dataclass(frozen=True)
@@ -182,13 +218,14 @@ def _quarantine_rows(con, run_id, source_name, file_name, sha256, frame: pl.Data
         con.unregister("quarantined_rows")
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path, ctx: IngestContext) -> FileOutcome:
+def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path,
+                ctx: IngestContext, parsed: ParsedDelivery | None = None) -> FileOutcome:
+    """Validate and load one file (parsing it here unless `parsed` says how parse_delivery ended)."""
     fmt = FORMATS[source_format]
-    data = path.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = parsed.sha256 if parsed else hashlib.sha256(path.read_bytes()).hexdigest()
     con.execute("BEGIN")
     try:
-        outcome = _ingest(con, run_id, source_name, fmt, path, data, sha256, ctx)
+        outcome = _ingest(con, run_id, source_name, fmt, path, sha256, ctx, parsed)
         _record(con, run_id, source_name, source_format, path, sha256, outcome)
         con.execute("COMMIT")
     except BaseException:
@@ -197,7 +234,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, s
     return outcome
 
 
-def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha256: str, ctx: IngestContext) -> FileOutcome:
+def _parsed_frame(fmt: Format, path: Path, sha256: str, ctx: IngestContext, parsed: ParsedDelivery | None) -> pl.DataFrame:
+    if parsed is None:
+        _land(path, sha256, ctx)
+        return fmt.parse(path.read_bytes(), path.name, ctx)
+    if parsed.refusal is not None:
+        raise BadInputError(path.name, *parsed.refusal)
+    return pl.read_parquet(parsed.frame_file)
+
+
+def _ingest(con, run_id, source_name, fmt: Format, path: Path, sha256: str, ctx: IngestContext,
+            parsed: ParsedDelivery | None) -> FileOutcome:
     seen = _already_seen(con, sha256)
     if seen and seen[0] == path.name:
         return FileOutcome(source_name, path.name, "unchanged", message=f"already loaded in run {seen[1]}; skipped")
@@ -211,9 +258,8 @@ def _ingest(con, run_id, source_name, fmt: Format, path: Path, data: bytes, sha2
         )
         return FileOutcome(source_name, path.name, "duplicate", message=f"{path.name}: {reason} (file kept as {kept})")
 
-    _land(path, sha256, ctx)
     try:
-        frame = fmt.parse(data, path.name, ctx)
+        frame = _parsed_frame(fmt, path, sha256, ctx, parsed)
     except BadInputError as err:
         return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, ctx)
 

@@ -387,7 +387,9 @@ def fiscal_stress(finance: pl.DataFrame, settings: ResilienceConfig, projection:
             "area_code", "year", "age_from", "age_to", population="value"
         )
     stressed = stress_test(finance, load_stress_config(settings.fiscal_scenarios), settings.fiscal_base_year, people)
-    mart = stressed.join(_finance_names(finance), on="area_code", how="left").with_columns(
+    # names as of the base year: the inputs the test starts from (a later, real year may carry another name)
+    base_names = _finance_names(finance.filter(pl.col("year") <= settings.fiscal_base_year))
+    mart = stressed.join(base_names, on="area_code", how="left").with_columns(
         convention=pl.col("scenario")
     )
     return _shaped(mart, STRESS_SCHEMA).sort("area_code", "scenario", "indicator_id", "year", nulls_last=True)

@@ -295,14 +295,14 @@ def _subject_series(export: MartExport, text: dict, language: str) -> dict | Non
     if reading.is_empty():
         return None
     first = reading["indicator_id"].sort()[0]
-    series = reading.filter(pl.col("indicator_id") == first, pl.col("value").is_not_null())
+    series = reading.filter(pl.col("indicator_id") == first)
     if "convention" in series.columns and series["convention"].n_unique() > 1:
         # one reading per line: a projection has variants × scenarios, a coverage mart facility types
         series = series.filter(pl.col("convention") == series["convention"].drop_nulls().sort()[0])
     if series["period"].n_unique() < 2:
         return None
     # a legible chart: the subjects with the largest values; the table and the export have them all
-    top = (series.group_by("subject_id").agg(pl.col("value").max()).sort("value", descending=True)
+    top = (series.group_by("subject_id").agg(pl.col("value").max()).sort("value", descending=True, nulls_last=True)
            .head(CHART_SUBJECTS)["subject_id"])
     series = series.filter(pl.col("subject_id").is_in(top.implode())).with_columns(pl.col("period").cast(pl.String))
     chart = _time_series_chart(series.select("period", "value", "subject_id"), "period", "value", text["period"],

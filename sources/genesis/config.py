@@ -40,13 +40,16 @@ class StatisticsSource:
     last_year: int | None  # None = up to the current year
     columns: dict[str, str] = field(default_factory=dict)
     population_basis: tuple[tuple[int, int | None, str], ...] = ()  # (from year, to year or None, "Zensus 2011")
+    content_format: str | None = None  # a warehouse format for a table that is not population (TOML `ingest_format`)
     needs_credentials: bool = True
     enabled: bool = False
     description: str = ""
 
     @property
     def ingest_format(self) -> str | None:
-        return INGEST_FORMATS[self.format] if self.ingest else None
+        if not self.ingest:
+            return None
+        return self.content_format or INGEST_FORMATS[self.format]
 
     def population_basis_for(self, year: int) -> str | None:
         """The census the publisher's figures for `year` rest on, as declared (None where none is stated)."""
@@ -115,6 +118,12 @@ def load_statistics_config(path: str | Path) -> StatisticsConfig:
         if unknown:
             raise StatisticsConfigError(f"{where}: unknown column role(s) {unknown}; roles are {', '.join(COLUMN_ROLES)}")
         first, last = _years(where, entry["years"])
+        content_format = entry.get("ingest_format")
+        if content_format is not None:
+            from warehouse.ingest import FORMATS  # only when declared: importing the warehouse loads polars and duckdb
+
+            if content_format not in FORMATS:
+                raise StatisticsConfigError(f"{where}: ingest_format {content_format!r}; use one of {', '.join(FORMATS)}")
         sources.append(
             StatisticsSource(
                 name=entry["name"],
@@ -122,6 +131,7 @@ def load_statistics_config(path: str | Path) -> StatisticsConfig:
                 table=entry["table"],
                 format=fmt,
                 ingest=bool(entry.get("ingest", True)),
+                content_format=content_format,
                 regional_variable=entry.get("regional_variable", ""),
                 regional_keys=tuple(entry.get("regional_keys", [])),
                 first_year=first,
