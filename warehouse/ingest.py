@@ -30,6 +30,7 @@ from transforms.population_frame import with_declared_basis
 from transforms.pseudonymise import pseudonym_key_from_env
 from transforms.room_bookings import parse_room_bookings
 from warehouse.load_context import LoadContext, LoadResult
+from warehouse.frames import insert_frame
 from warehouse.load_finance import finance_suite, load_finance, parse_finance
 from warehouse.load_open_repair import load_open_repair
 from warehouse.load_population import load_population
@@ -211,11 +212,7 @@ def _quarantine_rows(con, run_id, source_name, file_name, sha256, frame: pl.Data
                     "record": json.dumps(record, default=str, ensure_ascii=False),
                 }
             )
-    con.register("quarantined_rows", pl.DataFrame(rows))
-    try:
-        con.execute("INSERT INTO audit.quarantine BY NAME SELECT * FROM quarantined_rows")
-    finally:
-        con.unregister("quarantined_rows")
+    insert_frame(con, "audit.quarantine", pl.DataFrame(rows))
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, run_id: str, source_name: str, source_format: str, path: Path,
@@ -268,11 +265,7 @@ def _ingest(con, run_id, source_name, fmt: Format, path: Path, sha256: str, ctx:
     suite_name, expectations = fmt.suite(ctx)
     validation = validate_batch(frame, suite_name, expectations, ctx.validation, f"{run_id} {path.name}")
     results = validation.results.with_columns(run_id=pl.lit(run_id), file_name=pl.lit(path.name), sha256=pl.lit(sha256))
-    con.register("validation_batch", results)
-    try:
-        con.execute("INSERT INTO audit.validation_results BY NAME SELECT * FROM validation_batch")
-    finally:
-        con.unregister("validation_batch")
+    insert_frame(con, "audit.validation_results", results)
 
     if validation.failed_rows:
         _quarantine_rows(con, run_id, source_name, path.name, sha256, frame, validation.failed_rows)

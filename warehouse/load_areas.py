@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from transforms.areas import area_validity
+from warehouse.frames import insert_frame
 
 
 def refresh_areas(con: duckdb.DuckDBPyConnection) -> int:
@@ -16,13 +17,10 @@ def refresh_areas(con: duckdb.DuckDBPyConnection) -> int:
     areas = area_validity(observations)
     con.execute("BEGIN")
     try:
-        con.register("areas_batch", areas)
         con.execute("DELETE FROM staging.areas")
-        con.execute("INSERT INTO staging.areas BY NAME SELECT * FROM areas_batch")
+        insert_frame(con, "staging.areas", areas)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.unregister("areas_batch")
     return areas.height

@@ -10,19 +10,17 @@ import duckdb
 import polars as pl
 
 from transforms.fiscal_stress import FINANCE_SCHEMA, parse_finance_csv
+from warehouse.frames import registered
 from warehouse.load_context import LoadContext, LoadResult
 
 
 def load_finance(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
     batch = valid.select(list(FINANCE_SCHEMA)).with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
-    con.register("finance_batch", batch)
-    try:
+    with registered(con, finance_batch=batch):
         revised = con.execute(
             "SELECT count(*) FROM staging.finance JOIN finance_batch USING (area_code, year)"
         ).fetchall()[0][0]
         con.execute("INSERT OR REPLACE INTO staging.finance BY NAME SELECT * FROM finance_batch")
-    finally:
-        con.unregister("finance_batch")
     message = f"{revised} area-year(s) replaced earlier values" if revised else None
     return LoadResult(status="loaded", rows_loaded=batch.height, message=message)
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from transforms.bad_input import BadInputError
 from transforms.open_repair import ORDS_COLUMNS
+from warehouse.frames import registered
 from warehouse.load_context import LoadContext, LoadResult
 
 _DELIVERY_IN_NAME = re.compile(r"(20\d{2})(0[1-9]|1[0-2])")
@@ -64,10 +65,8 @@ def load_open_repair(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delive
         sha256=pl.lit(ctx.sha256), source_file=pl.lit(ctx.file_name), source_row="source_row",
         delivery=pl.lit(delivery), *ORDS_COLUMNS,
     )
-    con.register("repair_raw", raw)
-    con.register("repair_batch", valid)
-    con.register("repair_delivered", delivered.select("id", "data_provider"))
-    try:
+    frames = {"repair_raw": raw, "repair_batch": valid, "repair_delivered": delivered.select("id", "data_provider")}
+    with registered(con, **frames):
         con.execute("INSERT OR IGNORE INTO raw.open_repair_records BY NAME SELECT * FROM repair_raw")
         applied, superseded, withdrawn, loaded = [], [], 0, 0
         providers = sorted(p for p in delivered["data_provider"].unique().to_list() if p)
@@ -86,9 +85,6 @@ def load_open_repair(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delive
                 [provider, delivery, ctx.sha256, ctx.file_name, ctx.run_id],
             )
             applied.append(provider)
-    finally:
-        for view in ("repair_raw", "repair_batch", "repair_delivered"):
-            con.unregister(view)
     if not applied:
         return LoadResult(status="superseded", rows_loaded=0, message="; ".join(superseded) + ": kept in raw, not applied")
     notes = [f"delivery {delivery} applied for {', '.join(applied)}", f"{withdrawn} record(s) withdrawn"]

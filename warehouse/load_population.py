@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.frames import registered
 from warehouse.load_context import LoadContext, LoadResult
 
 _KEY = "table_code, area_code, reference_date, sex, age_label"
@@ -12,8 +13,7 @@ _KEY = "table_code, area_code, reference_date, sex, age_label"
 
 def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
     batch = valid.drop("cell").with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
-    con.register("population_batch", batch)
-    try:
+    with registered(con, population_batch=batch):
         revised = con.execute(
             f"""INSERT INTO staging.population_history
                 SELECT current.*, ?, ?, now()
@@ -23,7 +23,5 @@ def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, deliver
             [ctx.run_id, ctx.file_name],
         ).fetchall()[0][0]
         con.execute("INSERT OR REPLACE INTO staging.population BY NAME SELECT * FROM population_batch")
-    finally:
-        con.unregister("population_batch")
     message = f"{revised} revised value(s) kept in staging.population_history" if revised else None
     return LoadResult(status="loaded", rows_loaded=batch.height, message=message)

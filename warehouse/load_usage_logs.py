@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.frames import registered
 from warehouse.load_context import LoadContext, LoadResult
 
 CHECKIN_COLUMNS = ["facility_id", "visited_at", "visit_date", "offer", "visitor_pseudonym", "age_band", "age_from",
@@ -20,13 +21,10 @@ BOOKING_COLUMNS = ["booking_id", "facility_id", "room_id", "provider", "starts_a
 
 def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, ctx: LoadContext) -> LoadResult:
     batch = rows.with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
-    con.register("usage_batch", batch)
-    try:
+    with registered(con, usage_batch=batch):
         before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM usage_batch")
         after = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    finally:
-        con.unregister("usage_batch")
     replaced = batch.height - (after - before)
     message = f"{after - before} new, {replaced} already known (replaced)" if replaced else None
     return LoadResult(status="loaded", rows_loaded=batch.height, message=message)

@@ -10,6 +10,7 @@ from transforms.catalogue import catalogue_frame, load_catalogue
 from transforms.facility_registry import load_facility_registry
 from transforms.repair_cafes import repair_cafe_indicators
 from transforms.usage_indicators import room_indicators, visitor_indicators
+from warehouse.frames import insert_frame
 from warehouse.marts_resilience import build_resilience_marts
 
 FACILITY_COLUMNS = ["facility_id", "name", "provider", "type", "address", "lat", "lon", "area_code", "capacity"]
@@ -31,12 +32,8 @@ def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    con.register("mart_rows", frame)
-    try:
-        con.execute(f"DELETE FROM {table}")
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM mart_rows")
-    finally:
-        con.unregister("mart_rows")
+    con.execute(f"DELETE FROM {table}")
+    insert_frame(con, table, frame)
     return frame.height
 
 
