@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from flows.serve_local import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -75,21 +76,6 @@ def measure_idle(repeats: int) -> dict:
             "verdict": "met" if overhead <= 2.0 else "not met", "load_average": os.getloadavg()}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise TimeoutError(f"not within {timeout:.0f} s: {what}")
-
-
 def _published(warehouse: Path, rows: int) -> bool:
     import duckdb
 
@@ -124,7 +110,7 @@ def measure_landing(rows: int) -> dict:
         encoding="utf-8",
     )
     delivery = write_checkin_deliveries(work / "generated", rows, rows_per_file=rows)[0]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.setdefault("DEMAND_MONITOR_PSEUDONYM_KEY", secrets.token_hex(32))
     supervisor = subprocess.Popen([sys.executable, "-m", "flows.serve_local", "--config", str(config), "--port", str(port)],
@@ -140,9 +126,9 @@ def measure_landing(rows: int) -> dict:
             except (requests.ConnectionError, ValueError):
                 return 0
 
-        _wait(lambda: deployments() == 2, 180, "server up, two deployments served")
+        wait_for(lambda: deployments() == 2, 180, "server up, two deployments served")
         watcher_log = home / "logs" / "watcher.log"
-        _wait(lambda: watcher_log.exists() and "watching" in watcher_log.read_text(errors="replace"), 60, "watcher running")
+        wait_for(lambda: watcher_log.exists() and "watching" in watcher_log.read_text(errors="replace"), 60, "watcher running")
         stack_ready = time.monotonic() - started
 
         inbox = home / "inbox" / "checkins"
@@ -151,9 +137,9 @@ def measure_landing(rows: int) -> dict:
         part.write_bytes(delivery.read_bytes())
         os.replace(part, inbox / delivery.name)
         landed = time.monotonic()
-        _wait(lambda: _published(home / "warehouse" / "demand.duckdb", rows), 300, "indicators published")
+        wait_for(lambda: _published(home / "warehouse" / "demand.duckdb", rows), 300, "indicators published")
         published = time.monotonic() - landed
-        _wait(lambda: not (inbox / delivery.name).exists(), 60, "file moved out of the inbox")
+        wait_for(lambda: not (inbox / delivery.name).exists(), 60, "file moved out of the inbox")
         settled = time.monotonic() - landed
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)

@@ -20,7 +20,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from transforms.facility_registry import FacilityRegistry, load_facility_registry
 from transforms.synthetic_usage import iter_checkin_chunks, write_checkin_csv

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,23 @@ def server_env(home: Path, port: int) -> dict[str, str]:
         PREFECT_LOGGING_EXTRA_LOGGERS="warehouse,sources,transforms",
     )
     return env
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now (for a second server beside a running one, and tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str, poll: float = 0.5):
+    """Poll `check` until it returns something true; its result, or TimeoutError naming what did not happen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(poll)
+    raise TimeoutError(f"not within {timeout:.0f} s: {what}")
 
 
 def wait_healthy(port: int, timeout: float = 90) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,23 +15,8 @@ import pytest
 import requests
 
 from conftest import ORDS_202303, ORDS_202309, ROOT, SAMPLE, TEST_CONVENTIONS
+from flows.serve_local import free_port, wait_for
 
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def drop(source: Path, inbox: Path, name: str | None = None, data: bytes | None = None) -> Path:

@@ -20,6 +20,7 @@ from transforms.catalogue import catalogue_frame
 from transforms.demography import AgeConvention
 from warehouse.exports import (LONG_COLUMNS, data_vintages, long_form, publish_exports, read_area_points,
                                write_exports)
+from warehouse.frames import insert_frame
 from warehouse.migrate import migrate
 from warehouse.publish import connect_build
 
@@ -75,16 +76,14 @@ def build_small_warehouse(path: Path, with_usage: bool = True) -> duckdb.DuckDBP
     ).with_columns(unit=pl.lit("items"))
     for table, frame in (("marts.demography_indicators", demography), ("marts.repair_cafe_monthly", repairs),
                          ("marts.indicator_catalogue", catalogue_frame(CONVENTIONS))):
-        con.register("rows", frame)
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM rows")
-        con.unregister("rows")
+        insert_frame(con, table, frame)
     if with_usage:
         usage = pl.DataFrame(
             USAGE, orient="row",
             schema={"indicator_id": pl.String, "facility_id": pl.String, "period_start": pl.Date, "value": pl.Float64,
                     "flag": pl.String, "numerator": pl.Int64, "denominator": pl.Int64, "distinct_visitors": pl.Int64},
         ).with_columns(breakdown=pl.lit("total"), category=pl.lit("all"), period=pl.lit("month"), unit=pl.lit("visitors"))
-        con.execute("INSERT INTO marts.usage_visitors BY NAME SELECT * FROM usage")
+        insert_frame(con, "marts.usage_visitors", usage)
     con.execute("""INSERT INTO staging.population VALUES ('12411-02-03-5-B', '05914', 'Hagen', 'kreis', DATE '2018-12-31',
                    'total', 'Insgesamt', 0, NULL, true, 188814, NULL, 'Zensus 2011', 'x.csv', 10, 'sha-pop', 'r0')""")
     con.execute("INSERT INTO audit.open_repair_deliveries (data_provider, delivery, sha256, file_name, run_id) "
