@@ -274,6 +274,8 @@ def _optional_sections(exports: list[MartExport], present: set[str], text: dict,
             continue
         export = by_table[table]
         frame = export.frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
+        if "flag" in frame.columns:  # rows with a value first: the table shows only the first rows
+            frame = frame.sort(pl.col("flag").is_not_null(), maintain_order=True)
         sections.append({
             "key": section.key, "title": title, "available": True, "columns": frame.columns,
             "rows": frame.head(OPTIONAL_ROWS).to_dicts(),
