@@ -6,7 +6,7 @@ pipeline's usage path to the DuckDB floor and to pandas, and the verdict per tar
 go to benchmarks/results/<size>-<date>.json.
 
 The usage path is pipeline_ingest (parse + pseudonymise + GX validation + quarantine + load, file by file) plus
-pipeline_indicators (visitor_indicators over staging.checkins); the floor and pandas compute the same cells from
+pipeline_indicators (the usage cells in DuckDB over staging.checkins, then visitor_indicators_from_cells); the floor and pandas compute the same cells from
 the same files. proposal_cells_in_duckdb times the floor's GROUP BY over the loaded warehouse (not in the ratios).
 """
 

@@ -97,6 +97,7 @@ class PipelineConfig:
     task_runner: str = "threads"  # threads | dask: where new files are parsed side by side
     max_workers: int = 2
     dask_address: str | None = None  # a running Dask scheduler; none: a local cluster per flow run
+    duckdb_memory_limit: str | None = None  # e.g. "4GB": DuckDB spills beyond it instead of taking 80 % of RAM
 
     def flow_task_runner(self):
         from flows.task_runners import task_runner_from_config
@@ -185,6 +186,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         task_runner=raw.get("execution", {}).get("task_runner", "threads"),
         max_workers=int(raw.get("execution", {}).get("max_workers", 2)),
         dask_address=raw.get("execution", {}).get("dask_address"),
+        duckdb_memory_limit=raw.get("warehouse", {}).get("memory_limit"),
     )
 
 

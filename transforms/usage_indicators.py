@@ -3,7 +3,11 @@
 Visitor indicators come from the validated check-ins, per facility and breakdown: the facility as a whole
 (breakdown "total", category "all") and per offer, age band and home district (category = the value, "unknown" when
 the log left it empty). Every row carries `distinct_visitors`, the number of different pseudonyms it rests on, so
-that exports can suppress small cells; the warehouse keeps the exact values.
+that exports can suppress small cells; the warehouse keeps the exact values. They are computed in two steps: the
+cells (CELL_COLUMNS: visits, distinct and repeat visitors, person-hours per facility, period, breakdown, category),
+then the indicators from the cells and the opening hours. The warehouse computes the cells in DuckDB
+(warehouse/usage_cells.py), because all check-ins of the history do not fit in memory; visitor_indicators does both
+steps in Polars for a check-in frame at hand.
 
 Opening hours come from the registry's opening calendar (weekly hours minus closures and NRW public holidays),
 counted only on the days the given check-ins (or bookings) cover, so that the first and last period of a delivery
@@ -17,7 +21,7 @@ within opening hours. Rooms have no visitors; their rows have distinct_visitors 
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 
 import polars as pl
 
@@ -33,6 +37,8 @@ DEFAULT_DURATION_MINUTES = 60
 FLAG_NO_HOURS = "no_opening_hours"
 FLAG_NO_VISITORS = "no_visitors"
 
+CELL_COLUMNS = ["facility_id", "period", "period_start", "breakdown", "category",
+                "visits", "distinct_visitors", "repeat_visitors", "person_hours"]
 VISITOR_COLUMNS = ["facility_id", "breakdown", "category", "period", "period_start", "indicator_id",
                    "value", "flag", "numerator", "denominator", "distinct_visitors"]
 ROOM_COLUMNS = ["facility_id", "room_id", "provider", "period", "period_start", "indicator_id",
@@ -77,6 +83,19 @@ def _visitor_cells(checkins: pl.DataFrame, every: str) -> pl.DataFrame:
 
 def visitor_indicators(checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
     """CHECKINS (validated) → long form VISITOR_COLUMNS for every indicator of kind usage_visitors."""
+    cells = pl.concat([_visitor_cells(checkins, every).with_columns(period=pl.lit(period)).select(CELL_COLUMNS)
+                       for period, every in PERIODS.items()])
+    dates = (checkins["visit_date"].min(), checkins["visit_date"].max()) if checkins.height else None
+    return visitor_indicators_from_cells(cells, registry, dates)
+
+
+def visitor_indicators_from_cells(cells: pl.DataFrame, registry: FacilityRegistry,
+                                  dates: tuple[date, date] | None) -> pl.DataFrame:
+    """Cells (CELL_COLUMNS, both periods) → long form VISITOR_COLUMNS for every indicator of kind usage_visitors.
+
+    dates: the first and last visit_date of the check-ins the cells come from (None only when there are none):
+    opening hours are counted on those days only.
+    """
     definitions = {
         "visits": (pl.col("visits"), None),
         "unique_visitors": (pl.col("distinct_visitors"), None),
@@ -85,22 +104,24 @@ def visitor_indicators(checkins: pl.DataFrame, registry: FacilityRegistry) -> pl
         "capacity_utilisation": (pl.col("person_hours"), pl.col("capacity") * pl.col("opening_hours")),
     }
     catalogue = _check_catalogue("usage_visitors", set(definitions))
-    if checkins.height == 0:
+    if cells.height == 0:
         return pl.DataFrame(schema=_schema(VISITOR_COLUMNS))
-    first, last = checkins["visit_date"].min(), checkins["visit_date"].max()
-    calendar = opening_calendar(registry, first, last)
+    if dates is None:
+        raise ValueError("visitor cells without the date span of their check-ins: opening hours cannot be counted")
+    calendar = opening_calendar(registry, *dates)
+    hours = pl.concat([_hours_per_period(calendar, every, ["facility_id"]).with_columns(period=pl.lit(period))
+                       for period, every in PERIODS.items()])
     capacity = registry.facilities.select("facility_id", pl.col("capacity").cast(pl.Float64))
-    parts = []
-    for period, every in PERIODS.items():
-        cells = (
-            _visitor_cells(checkins, every)
-            .join(_hours_per_period(calendar, every, ["facility_id"]), on=["facility_id", "period_start"], how="left")
-            .join(capacity, on="facility_id", how="left")
-            .with_columns(pl.col("opening_hours").fill_null(0.0), period=pl.lit(period))
-        )
-        for indicator_id, (numerator, denominator) in definitions.items():
-            parts.append(_values(cells, indicator_id, numerator, denominator, catalogue[indicator_id].scale,
-                                 ["facility_id", "breakdown", "category", "period", "period_start", "distinct_visitors"]))
+    cells = (
+        cells.join(hours, on=["facility_id", "period", "period_start"], how="left")
+        .join(capacity, on="facility_id", how="left")
+        .with_columns(pl.col("opening_hours").fill_null(0.0))
+    )
+    parts = [
+        _values(cells, indicator_id, numerator, denominator, catalogue[indicator_id].scale,
+                ["facility_id", "breakdown", "category", "period", "period_start", "distinct_visitors"])
+        for indicator_id, (numerator, denominator) in definitions.items()
+    ]
     return pl.concat([p.select(VISITOR_COLUMNS) for p in parts]).sort(
         "indicator_id", "facility_id", "period", "period_start", "breakdown", "category"
     )

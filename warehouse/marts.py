@@ -9,9 +9,10 @@ from flows.config import PipelineConfig
 from transforms.catalogue import catalogue_frame, load_catalogue
 from transforms.facility_registry import load_facility_registry
 from transforms.repair_cafes import repair_cafe_indicators
-from transforms.usage_indicators import room_indicators, visitor_indicators
+from transforms.usage_indicators import room_indicators, visitor_indicators_from_cells
 from warehouse.frames import insert_frame
 from warehouse.marts_resilience import build_resilience_marts
+from warehouse.usage_cells import checkin_dates, usage_cells
 
 FACILITY_COLUMNS = ["facility_id", "name", "provider", "type", "address", "lat", "lon", "area_code", "capacity"]
 
@@ -44,9 +45,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[
     tables |= build_resilience_marts(con, config)
     if config.facility_registry is not None:
         registry = load_facility_registry(config.facility_registry)
-        checkins = _in_utc(con.sql("SELECT * FROM staging.checkins").pl())
         bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())
-        tables["marts.usage_visitors"] = visitor_indicators(checkins, registry)
+        # cells aggregated by DuckDB: all check-ins of the history would not fit in memory (BENCHMARKS.md)
+        # the cells are aggregated in DuckDB: all check-ins in one Polars frame would not fit at 100M rows
+        cells = usage_cells(con, config.duckdb_memory_limit)
+        tables["marts.usage_visitors"] = visitor_indicators_from_cells(cells, registry, checkin_dates(con))
         tables["marts.usage_rooms"] = room_indicators(bookings, registry).drop("distinct_visitors")
         tables["staging.facilities"] = registry.facilities.select(FACILITY_COLUMNS)
     con.execute("BEGIN")

@@ -1,0 +1,128 @@
+"""The visitor indicator cells in DuckDB SQL (warehouse/usage_cells.py) give the same mart as the Polars path.
+
+marts.usage_visitors is built from cells that DuckDB aggregates over staging.checkins, so that the pipeline never
+reads the whole check-in history into memory; visitor_indicators computes the same from a check-in frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from conftest import ROOT, SAMPLE
+from transforms.facility_registry import load_facility_registry
+from transforms.usage_indicators import (
+    CELL_COLUMNS, PERIODS, VISITOR_COLUMNS, _visitor_cells, visitor_indicators, visitor_indicators_from_cells,
+)
+from warehouse.ingest import IngestContext, ingest_file
+from warehouse.migrate import migrate
+from warehouse.publish import connect_build
+from warehouse.usage_cells import checkin_dates, usage_cells
+
+REGISTRY = load_facility_registry(ROOT / "config" / "facilities.toml")
+CHECKIN_FILES = sorted((SAMPLE / "usage").glob("checkins_*"))
+CELL_KEYS = ["facility_id", "period", "period_start", "breakdown", "category"]
+MART_KEYS = ["indicator_id", "facility_id", "period", "period_start", "breakdown", "category"]
+
+
+def _context(root: Path) -> IngestContext:
+    return IngestContext(landing=root / "landing", quarantine=root / "quarantine", validation=root / "validation",
+                         facility_registry=ROOT / "config" / "facilities.toml")
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """A warehouse with the three sample months and, overlapping them, the first 500 January visits sent again."""
+    root = tmp_path_factory.mktemp("usage_cells")
+    con = connect_build(root / "w.duckdb")
+    migrate(con)
+    outcomes = [ingest_file(con, f"r{i}", "checkins", "checkin_log", path, _context(root))
+                for i, path in enumerate(CHECKIN_FILES)]
+    assert [o.status for o in outcomes] == ["loaded"] * 3
+    january = CHECKIN_FILES[0].read_text(encoding="utf-8").splitlines(keepends=True)
+    resent = root / "checkins_2024-01_resent_part.csv"
+    resent.write_text("".join(january[:501]), encoding="utf-8")
+    again = ingest_file(con, "r3", "checkins", "checkin_log", resent, _context(root))
+    assert (again.status, again.rows_loaded) == ("loaded", 500)
+    yield con, sum(o.rows_loaded for o in outcomes)
+    con.close()
+
+
+def _polars_checkins(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return con.sql("SELECT * FROM staging.checkins").pl()
+
+
+def test_overlapping_delivery_is_counted_once(loaded):
+    con, rows_loaded = loaded
+    assert con.sql("SELECT count(*) FROM staging.checkins").fetchall() == [(rows_loaded,)]
+    cells = usage_cells(con)
+    for period in PERIODS:  # every visit is in exactly one total cell per period
+        totals = cells.filter((pl.col("breakdown") == "total") & (pl.col("period") == period))
+        assert totals["visits"].sum() == rows_loaded
+    # …and in exactly one category of every breakdown
+    per_breakdown = cells.filter(pl.col("period") == "month").group_by("breakdown").agg(pl.col("visits").sum())
+    assert dict(per_breakdown.iter_rows()) == {b: rows_loaded for b in ("total", "offer", "age_band", "home_district")}
+
+
+def test_sql_cells_equal_the_polars_cells(loaded):
+    con, _ = loaded
+    checkins = _polars_checkins(con)
+    expected = pl.concat([_visitor_cells(checkins, every).with_columns(period=pl.lit(period)).select(CELL_COLUMNS)
+                          for period, every in PERIODS.items()])
+    cells = usage_cells(con)
+    assert cells.columns == CELL_COLUMNS
+    assert cells.height > 1000
+    assert_frame_equal(cells.sort(CELL_KEYS), expected.sort(CELL_KEYS))
+    # ISO weeks start on Monday, months on the 1st
+    weeks = cells.filter(pl.col("period") == "week")["period_start"]
+    assert set(weeks.dt.weekday()) == {1}
+    assert set(cells.filter(pl.col("period") == "month")["period_start"].dt.day()) == {1}
+
+
+def test_sql_path_gives_the_same_usage_visitors_mart(loaded):
+    con, rows_loaded = loaded
+    checkins = _polars_checkins(con)
+    expected = visitor_indicators(checkins, REGISTRY)
+    dates = checkin_dates(con)
+    assert dates == (checkins["visit_date"].min(), checkins["visit_date"].max())
+    mart = visitor_indicators_from_cells(usage_cells(con), REGISTRY, dates)
+    assert mart.columns == VISITOR_COLUMNS
+    assert_frame_equal(mart.sort(MART_KEYS), expected.sort(MART_KEYS))
+    monthly_visits = mart.filter((pl.col("indicator_id") == "visits") & (pl.col("breakdown") == "total")
+                                 & (pl.col("period") == "month"))
+    assert monthly_visits["numerator"].sum() == rows_loaded
+
+
+def test_a_memory_limit_applies_to_the_query_only(loaded):
+    con, _ = loaded
+    con.execute("SET memory_limit = '1GiB'")  # the build's own limit, e.g.
+    try:
+        limited = usage_cells(con, memory_limit="256MB")
+        assert con.sql("SELECT current_setting('memory_limit')").fetchall() == [("1.0 GiB",)]
+    finally:
+        con.execute("RESET memory_limit")
+    assert_frame_equal(limited.sort(CELL_KEYS), usage_cells(con).sort(CELL_KEYS))
+
+
+def test_no_checkins_give_empty_frames_with_the_right_schema(tmp_path):
+    with connect_build(tmp_path / "empty.duckdb") as con:
+        migrate(con)
+        cells = usage_cells(con)
+        assert checkin_dates(con) is None
+        empty_checkins = _polars_checkins(con)
+    assert cells.height == 0
+    assert cells.schema == pl.concat([_visitor_cells(empty_checkins, every).with_columns(period=pl.lit(period))
+                                      .select(CELL_COLUMNS) for period, every in PERIODS.items()]).schema
+    mart = visitor_indicators_from_cells(cells, REGISTRY, None)
+    assert mart.height == 0
+    assert mart.schema == visitor_indicators(empty_checkins, REGISTRY).schema
+
+
+def test_cells_without_their_date_span_are_refused(loaded):
+    con, _ = loaded
+    with pytest.raises(ValueError, match="date span"):
+        visitor_indicators_from_cells(usage_cells(con), REGISTRY, None)
