@@ -201,3 +201,14 @@ def test_a_source_without_credentials_fails_with_a_hint_and_asks_nothing(tmp_pat
     finally:
         service.close()
     assert "no credentials: set GENESIS_TOKEN" in report.failures[0][1] and service.seen == []
+
+
+def test_a_missing_secret_block_fails_only_its_service(prefect_backend):
+    from sources.genesis.client import GenesisAuthError
+    from sources.genesis.config import Service
+    from sources.genesis.fetch import client_for
+
+    service = Service(name="regionalstatistik", base_url="http://127.0.0.1:9/genesisws/rest/2020/",
+                      credentials_block="no-such-genesis-block")
+    with pytest.raises(GenesisAuthError, match="'no-such-genesis-block' could not be loaded"):
+        client_for(service)

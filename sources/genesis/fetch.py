@@ -31,7 +31,7 @@ from typing import Callable
 
 import duckdb
 
-from sources.genesis.client import Credentials, GenesisClient, GenesisError, TableResponse
+from sources.genesis.client import Credentials, GenesisAuthError, GenesisClient, GenesisError, TableResponse
 from sources.genesis.config import Service, StatisticsConfig, StatisticsSource, load_statistics_config
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,11 @@ def client_for(service: Service) -> GenesisClient:
     """A client with credentials from the environment, else from the service's Prefect Secret block, else none."""
     credentials = Credentials.from_env(service.name)
     if credentials is None and service.credentials_block:
-        credentials = Credentials.from_prefect_secret(service.credentials_block)
+        try:
+            credentials = Credentials.from_prefect_secret(service.credentials_block)
+        except ValueError as err:  # Prefect's answer for a block that does not exist: this service only fails
+            raise GenesisAuthError(service.name, None,
+                                   f"Prefect Secret block {service.credentials_block!r} could not be loaded: {err}") from None
     return GenesisClient(service.name, service.base_url, credentials)
 
 
