@@ -140,10 +140,12 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
         files = [(s, f) for s, f in selected if f.exists()]
         fingerprint = run_fingerprint([f for _, f in files], config.files)
         last = last_published(published)
-        if fetch and not config.fetches_statistics and last and last[1] == fingerprint:
-            logger.info("nothing new since run %s (same files, configuration and code): warehouse and exports "
-                        "stay as they are", last[0])
-            return {"run_id": last[0], "nothing_new": True, "files": [], "marts": {}, "warehouse": str(published),
+        unchanged = fetch and not config.fetches_statistics and last and last[1] == fingerprint
+        gone = not fetch and not files  # an event for a file that an earlier run already took out of the inbox
+        if unchanged or gone:
+            logger.info("nothing new since run %s (%s): warehouse and exports stay as they are",
+                        last[0] if last else "-", "same files, configuration and code" if unchanged else "file gone")
+            return {"run_id": last[0] if last else None, "nothing_new": True, "files": [], "marts": {}, "warehouse": str(published),
                     "exports": str(config.paths.exports / "latest"),
                     "validation_report": str(docs_index(config.paths.validation))}
         now = datetime.now(timezone.utc)

@@ -178,3 +178,16 @@ def test_bad_deliveries_are_quarantined_reported_and_change_nothing(first_run):
     assert {p.name.split("_", 1)[1] for p in paths.quarantine.glob("*.reason.txt")} >= {
         "anstiftung_202310.csv.reason.txt", "anstiftung_202311.csv.reason.txt", "anstiftung_202312.csv.reason.txt",
         "anstiftung_202401.csv.reason.txt"}
+
+
+def test_an_event_for_a_file_already_taken_does_nothing(first_run, tmp_path):
+    from flows.nightly import ingest_usage_log
+
+    config, _ = first_run
+    warehouse = load_config(config).paths.warehouse
+    runs_before = query(warehouse, "SELECT count(*) FROM audit.runs")
+    gone = config.parent / "inbox" / "open-repair" / "anstiftung_202401.csv"  # matches the source, not there
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        summary = ingest_usage_log(path=str(gone), config_path=str(config))
+    assert summary["nothing_new"] and summary["files"] == []
+    assert query(warehouse, "SELECT count(*) FROM audit.runs") == runs_before
