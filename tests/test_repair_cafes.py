@@ -58,3 +58,17 @@ def test_suppression_blanks_every_measure_that_could_reveal_the_value():
     exported = suppress_small_counts(anomalies, "distinct_visitors", 5)
     assert exported.row(0) == ("f", 1, None, None, None, SUPPRESSED)
     assert exported.row(1) == ("f", 2, 40, 38.0, 0.9, None)
+
+
+def test_a_single_suppressed_part_takes_the_smallest_other_part_with_it():
+    # visits of one facility in one week by age band; the total (20) is published elsewhere
+    parts = pl.DataFrame({"facility_id": ["f"] * 4, "breakdown": ["age_band"] * 4,
+                          "category": ["6-17", "18-29", "30-49", "65+"], "value": [3.0, 6.0, 5.0, 6.0],
+                          "flag": [None] * 4, "distinct_visitors": [3, 6, 5, 6]})
+    exported = suppress_small_counts(parts, "distinct_visitors", 5, parts_of=["facility_id", "breakdown"])
+    # 6-17 (3 < 5) alone would be 20 − 6 − 5 − 6: the smallest other band (30-49) is suppressed too
+    assert exported["flag"].to_list() == [SUPPRESSED, None, SUPPRESSED, None]
+    assert exported["value"].to_list() == [None, 6.0, None, 6.0]
+    two_small = parts.with_columns(distinct_visitors=pl.Series([3, 4, 5, 6]))
+    exported = suppress_small_counts(two_small, "distinct_visitors", 5, parts_of=["facility_id", "breakdown"])
+    assert exported["flag"].to_list() == [SUPPRESSED, SUPPRESSED, None, None]  # already two: nothing more to do

@@ -34,6 +34,8 @@ LONG_COLUMNS = ["indicator_id", "subject_type", "subject_id", "subject_name", "p
 # The column that counts the persons or records behind a value, in the order they are looked for: usage marts carry
 # distinct_visitors (shared contract), the repair-café mart item_count. A mart with one of them is suppressed.
 SUPPRESSION_COUNT_COLUMNS = ("distinct_visitors", "item_count")
+# what makes rows of a usage mart parts of one whole: everything but the category
+PARTS_OF = ("facility_id", "room_id", "period", "period_start", "indicator_id", "breakdown")
 
 # Subject and period columns of the shared long form, most specific first: a room mart also names its facility,
 # and a facility mart may also name its district.
@@ -79,8 +81,11 @@ def suppress(frame: pl.DataFrame, min_count: int) -> tuple[pl.DataFrame, str | N
     column = next((c for c in SUPPRESSION_COUNT_COLUMNS if c in frame.columns), None)
     if column is None:
         return frame, None
-    # A missing count is treated as zero: a value nobody can vouch for is not published.
-    return suppress_small_counts(frame, column, min_count), column
+    # A missing count is treated as zero: a value nobody can vouch for is not published. Rows broken down by
+    # category (offer, age band, home district) are parts of the facility's total: one suppressed part alone could
+    # be recomputed from the total, so a second one goes too.
+    parts_of = [c for c in PARTS_OF if c in frame.columns] if "category" in frame.columns else None
+    return suppress_small_counts(frame, column, min_count, parts_of), column
 
 
 def long_form(frame: pl.DataFrame) -> pl.DataFrame | None:
