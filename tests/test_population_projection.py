@@ -279,13 +279,18 @@ def test_groups_the_projection_cannot_form_are_refused():
 
 def test_the_configured_land_table_feeds_the_marts(observed, caplog):
     settings = load_resilience_config().projection
-    assert (settings.land_table, settings.base_date) == (TABLE, BASE)
-    projection = read_projection(settings, observed)
+    assert (settings.land_table_code, settings.base_date) == ("12421-0004", BASE)
+    loaded = parse_genesis_projection(TABLE.read_bytes(), TABLE.name)  # what the ingest step puts in the warehouse
+    projection = read_projection(settings, observed, loaded)
     assert projection.filter(area_code="05954", year=2024)["variant"].unique().sort().to_list() == ["high", "low", "medium"]
     # a warehouse with part of the Land: the marts stay empty and the log says why
     with caplog.at_level(logging.WARNING):
-        assert read_projection(settings, observed.filter(area_code="05954")) is None
+        assert read_projection(settings, observed.filter(area_code="05954"), loaded) is None
     assert "population projection skipped" in caplog.text and "load all Kreise" in caplog.text
+    # the table not loaded (yet): no projection, and the log names the table
+    with caplog.at_level(logging.WARNING):
+        assert read_projection(settings, observed, None) is None
+    assert "projection table 12421-0004 is not loaded" in caplog.text
 
 
 def test_projection_settings_are_checked(tmp_path: Path):
@@ -293,7 +298,7 @@ def test_projection_settings_are_checked(tmp_path: Path):
     broken = tmp_path / "resilience.toml"
     broken.write_text(text.replace("# file = \"data/projection/itnrw_vorausberechnung_kreise.csv\"",
                                    f"file = \"{TABLE}\""), encoding="utf-8")
-    with pytest.raises(ResilienceConfigError, match=r"field 'projection.land_table': set either file .* or land_table"):
+    with pytest.raises(ResilienceConfigError, match=r"field 'projection.land_table_code': set one of file .* not several"):
         load_resilience_config(broken)
     broken.write_text(text.replace('high = "G2L2W3"', 'high = "G2L2W2"'), encoding="utf-8")
     with pytest.raises(ResilienceConfigError, match=r"field 'projection.variants'"):

@@ -179,3 +179,23 @@ def test_checkins_without_a_key_stop_and_ingest_nothing(con, dirs, monkeypatch):
         ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
     assert con.execute("SELECT count(*) FROM staging.checkins").fetchall()[0] == (0,)
     assert con.execute("SELECT count(*) FROM audit.load_manifest").fetchall()[0] == (0,)
+
+
+def test_a_projection_table_is_ingested_like_any_delivery(con, dirs):
+    from warehouse.load_projection import land_projection
+
+    table = SAMPLE / "projection" / "12421-0004_14kBV_NRW_Insgesamt_excerpt.csv"
+    outcome = ingest_file(con, "r1", "projection", "genesis_projection", table, dirs)
+    assert (outcome.status, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 12_852, 0)
+    land = land_projection(con, "12421-0004")
+    nrw_2030 = land.filter(pl.col("is_total"), pl.col("variant") == "G2L2W2",
+                           pl.col("reference_date") == pl.date(2030, 12, 31))
+    assert nrw_2030["value"].to_list() == [17_767_000]  # as published, in persons
+    assert ingest_file(con, "r2", "projection", "genesis_projection", table, dirs).status == "unchanged"
+
+
+def test_a_projection_file_without_table_code_in_its_name_is_refused(con, dirs, tmp_path):
+    renamed = tmp_path / "vorausberechnung.csv"
+    renamed.write_bytes((SAMPLE / "projection" / "12421-0004_14kBV_NRW_Insgesamt_excerpt.csv").read_bytes())
+    outcome = ingest_file(con, "r1", "projection", "genesis_projection", renamed, dirs)
+    assert outcome.status == "quarantined" and "no GENESIS table code" in outcome.message

@@ -40,6 +40,7 @@ class TrendSettings:
 class ProjectionSettings:
     file: Path | None  # a projection per area (CSV in PROJECTION_COLUMNS)
     land_table: Path | None  # or a GENESIS projection per Land, applied to the observed areas by the ratio method
+    land_table_code: str | None  # or such a table as loaded into staging.population_projection (e.g. 12421-0004)
     base_date: date | None  # the observed population the Land's ratios are applied to (land_table only)
     variants: dict[str, str]  # "low" | "medium" | "high" → the land table's variant code, e.g. "G2L2W1"
     base_year: int
@@ -165,13 +166,19 @@ def _scenarios(reader: _Reader) -> dict[str, float]:
     return {name: float(v) for name, v in raw.items()}
 
 
-def _land_projection(reader: _Reader, root: Path) -> tuple[Path | None, date | None, dict[str, str]]:
-    """[projection] land_table, base_date and variants; file and land_table exclude each other."""
+def _land_projection(reader: _Reader, root: Path) -> tuple[Path | None, str | None, date | None, dict[str, str]]:
+    """[projection] land_table or land_table_code, base_date and variants; file, land_table and land_table_code
+    exclude each other."""
     land_table = reader.file(root, "projection", "land_table", required=False)
-    if land_table is None:
-        return None, None, {}
-    if reader.section("projection").get("file") is not None:
-        raise reader.fail("projection.land_table", "set either file (a projection per area) or land_table, not both")
+    code = reader.section("projection").get("land_table_code")
+    if land_table is None and code is None:
+        return None, None, None, {}
+    chosen = [k for k in ("file", "land_table", "land_table_code") if reader.section("projection").get(k) is not None]
+    if len(chosen) > 1:
+        raise reader.fail(f"projection.{chosen[1]}", "set one of file (a projection per area), land_table (a GENESIS "
+                                                      "file) or land_table_code (a loaded GENESIS table), not several")
+    if code is not None and not (isinstance(code, str) and code.strip()):
+        raise reader.fail("projection.land_table_code", f"a GENESIS table code such as \"12421-0004\" is required, got {code!r}")
     variants = reader.section("projection").get("variants")
     if (
         not isinstance(variants, dict) or not variants or set(variants) - {"low", "medium", "high"}
@@ -180,7 +187,7 @@ def _land_projection(reader: _Reader, root: Path) -> tuple[Path | None, date | N
     ):
         raise reader.fail("projection.variants", "a table low / medium / high = the land table's variant code "
                                                  f"(different codes, e.g. medium = \"G2L2W2\") is required, got {variants!r}")
-    return land_table, reader.day("projection", "base_date"), dict(variants)
+    return land_table, code, reader.day("projection", "base_date"), dict(variants)
 
 
 def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConfig:
@@ -202,8 +209,8 @@ def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConf
     if variant not in ("low", "medium", "high"):
         raise reader.fail("projection.fiscal_variant", f"low, medium or high is required, got {variant!r}")
     projection_file = reader.file(root, "projection", "file", required=False)
-    land_table, base_date, variants = _land_projection(reader, root)
-    if land_table is not None and variant not in variants:
+    land_table, land_table_code, base_date, variants = _land_projection(reader, root)
+    if variants and variant not in variants:
         raise reader.fail("projection.fiscal_variant", f"{variant!r} is not one of projection.variants")
     return ResilienceConfig(
         open_group_means=_open_group_means(reader),
@@ -224,6 +231,7 @@ def load_resilience_config(path: str | Path = RESILIENCE_PATH) -> ResilienceConf
         projection=ProjectionSettings(
             file=projection_file,
             land_table=land_table,
+            land_table_code=land_table_code,
             base_date=base_date,
             variants=variants,
             base_year=reader.number("projection", "base_year", 1900, whole=True),

@@ -29,11 +29,12 @@ from transforms.open_repair import parse_open_repair
 from transforms.population_frame import with_declared_basis
 from transforms.pseudonymise import pseudonym_key_from_env
 from transforms.room_bookings import parse_room_bookings
-from warehouse.load_context import LoadContext, LoadResult
 from warehouse.frames import insert_frame
+from warehouse.load_context import LoadContext, LoadResult
 from warehouse.load_finance import finance_suite, load_finance, parse_finance
 from warehouse.load_open_repair import load_open_repair
 from warehouse.load_population import load_population
+from warehouse.load_projection import load_projection, parse_projection, projection_suite
 from warehouse.load_usage_logs import load_checkins, load_room_bookings
 
 
@@ -99,6 +100,7 @@ FORMATS: dict[str, Format] = {
                           _checkin_suite, load_checkins),
     "room_bookings": Format(lambda data, file, ctx: parse_room_bookings(data, file), _booking_suite, load_room_bookings),
     "municipal_finance": Format(parse_finance, finance_suite, load_finance),
+    "genesis_projection": Format(parse_projection, projection_suite, load_projection),
     # GENESIS 71327-01-05-4 (debt per Kreis): FINANCE rows with only the debt columns, same suite and loader
     "genesis_municipal_debt": Format(lambda data, file, ctx: parse_genesis_municipal_debt(data, file),
                                      finance_suite, load_finance),

@@ -27,11 +27,12 @@ from transforms.coverage import penetration, outside_district_share, supply_rati
 from transforms.demography import AgeConvention, demography_indicators
 from transforms.facility_registry import FacilityRegistry, load_facility_registry, opening_calendar
 from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_stress_config, stress_test
+from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.population_projection import LandNotCoveredError, parse_genesis_projection, project_areas
 from transforms.projection import PROJECTION_COLUMNS, participation_rates, project_demand
 from transforms.resilience_config import RESILIENCE_PATH, ProjectionSettings, ResilienceConfig, load_resilience_config
-from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.room_sharing import LOCAL_TZ, candidate_rooms, idle_by_room, room_sharing_indicators
+from warehouse.load_projection import land_projection
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
     from flows.config import PipelineConfig
@@ -273,14 +274,17 @@ def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: 
     return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
 
 
-def read_projection(settings: ProjectionSettings, population: pl.DataFrame) -> pl.DataFrame | None:
+def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
+                    loaded_land: pl.DataFrame | None = None) -> pl.DataFrame | None:
     """The configured population projection in PROJECTION_COLUMNS, or None (logged) without one.
 
-    [projection] file: a CSV per area (age_to empty = open), read as is. land_table: a GENESIS projection per Land,
-    applied to the observed population of staging.population at base_date by the ratio method
+    [projection] file: a CSV per area (age_to empty = open), read as is. land_table (a GENESIS file) or
+    land_table_code (that table as loaded into staging.population_projection, given here as `loaded_land`): a
+    projection per Land, applied to the observed population of staging.population at base_date by the ratio method
     (transforms.population_projection); when the observed population does not cover the whole Land (an empty
     warehouse, or only some Kreise loaded) there is nothing to apply it to, and the run log says so.
     """
+    land = loaded_land
     if settings.land_table is not None:
         path = settings.land_table
         try:
@@ -288,6 +292,12 @@ def read_projection(settings: ProjectionSettings, population: pl.DataFrame) -> p
         except OSError as err:
             raise BadInputError(str(path), None, f"cannot read the population projection: {err}") from None
         land = parse_genesis_projection(data, str(path))
+    if settings.land_table_code is not None and (land is None or land.is_empty()):
+        log.warning("projection table %s is not loaded (staging.population_projection): marts.demand_projection "
+                    "stays empty and the demographic fiscal scenarios are flagged projection_missing",
+                    settings.land_table_code)
+        return None
+    if land is not None:
         try:
             return project_areas(population, land, settings.base_date,
                                  {code: name for name, code in settings.variants.items()})
@@ -297,7 +307,7 @@ def read_projection(settings: ProjectionSettings, population: pl.DataFrame) -> p
             return None
     path = settings.file
     if path is None:
-        log.warning("no projection configured ([projection] file or land_table): marts.demand_projection stays empty "
+        log.warning("no projection configured ([projection] file, land_table or land_table_code): marts.demand_projection stays empty "
                     "and the demographic fiscal scenarios are flagged projection_missing")
         return None
     try:
@@ -419,7 +429,8 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     settings = load_resilience_config(resilience)
     population = con.sql(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM staging.population").pl()
     finance = con.sql(f"SELECT {', '.join(FINANCE_SCHEMA)} FROM staging.finance").pl()
-    projection = read_projection(settings.projection, population)
+    code = settings.projection.land_table_code
+    projection = read_projection(settings.projection, population, land_projection(con, code) if code else None)
 
     tables = {
         "marts.demography_indicators": demography_with_age_structure(population, config.conventions, settings),
@@ -443,7 +454,8 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     facilities = registry.facilities
     checkins = _staging(con, "SELECT * FROM staging.checkins")
     bookings = _staging(con, "SELECT * FROM staging.room_bookings")
-    projection_file = str(settings.projection.land_table or settings.projection.file or "projection")
+    projection_file = str(settings.projection.land_table or settings.projection.file
+                          or f"staging.population_projection {settings.projection.land_table_code}")
     projection_mart = demand_projection(checkins, population, facilities, projection, settings, projection_file)
     return tables | {
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
