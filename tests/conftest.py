@@ -94,3 +94,26 @@ def prefect_backend():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    """A new, migrated warehouse file for one test."""
+    from warehouse.migrate import migrate
+    from warehouse.publish import connect_build
+
+    connection = connect_build(tmp_path / "w.duckdb")
+    migrate(connection)
+    yield connection
+    connection.close()
+
+
+def one(frame, indicator_id: str, **where) -> tuple:
+    """(value, flag) of the single row of an indicator frame with the given column values (None: is null)."""
+    import polars as pl
+
+    rows = frame.filter(pl.col("indicator_id") == indicator_id)
+    for column, wanted in where.items():
+        rows = rows.filter(pl.col(column).is_null() if wanted is None else pl.col(column) == wanted)
+    assert rows.height == 1, rows
+    return rows["value"][0], rows["flag"][0]

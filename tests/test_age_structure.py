@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from conftest import GENESIS_2018
+from conftest import GENESIS_2018, one
 from test_demography import SMALL, population
 from transforms.age_structure import (
     FLAG_MEDIAN_OPEN,
@@ -22,14 +22,6 @@ from transforms.age_structure import (
 from transforms.bad_input import BadInputError
 from transforms.demography import FLAG_MISSING, FLAG_NOT_ALIGNED, FLAG_SOURCE, FLAG_ZERO
 from transforms.genesis_csv import parse_genesis_csv
-
-
-def one(frame: pl.DataFrame, indicator_id: str, **where) -> tuple:
-    rows = frame.filter(pl.col("indicator_id") == indicator_id)
-    for column, wanted in where.items():
-        rows = rows.filter(pl.col(column) == wanted)
-    assert rows.height == 1, rows
-    return rows["value"][0], rows["flag"][0]
 
 
 def test_band_labels():

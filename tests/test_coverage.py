@@ -7,6 +7,8 @@ from datetime import date
 import polars as pl
 import pytest
 
+from conftest import one
+
 from test_demography import population
 from transforms.bad_input import BadInputError
 from transforms.coverage import (
@@ -43,14 +45,6 @@ def checkins(rows: list[tuple[str, str, str, int, int | None, str | None, str]])
         source_file=pl.lit("checkins.csv"),
         source_row=pl.int_range(1, pl.len() + 1).cast(pl.Int64),
     )
-
-
-def one(frame: pl.DataFrame, indicator_id: str, **where) -> tuple:
-    rows = frame.filter(pl.col("indicator_id") == indicator_id)
-    for column, wanted in where.items():
-        rows = rows.filter(pl.col(column).is_null() if wanted is None else pl.col(column) == wanted)
-    assert rows.height == 1, rows
-    return rows["value"][0], rows["flag"][0]
 
 
 def test_supply_ratio_and_gap_by_hand():

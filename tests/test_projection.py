@@ -7,6 +7,8 @@ from datetime import date
 import polars as pl
 import pytest
 
+from conftest import one
+
 from test_coverage import YEAR, checkins, facilities
 from test_demography import population
 from transforms.bad_input import BadInputError
@@ -36,14 +38,6 @@ def base_as_projection(years: list[int], variants=("low", "medium", "high"), fac
     factor = factor or {}
     rows = [(y, v, lo, hi, round(n * factor.get((y, v, lo), 1))) for y in years for v in variants for (lo, hi), n in BASE.items()]
     return projection(rows)
-
-
-def one(frame: pl.DataFrame, indicator_id: str, **where) -> tuple:
-    rows = frame.filter(pl.col("indicator_id") == indicator_id)
-    for column, wanted in where.items():
-        rows = rows.filter(pl.col(column).is_null() if wanted is None else pl.col(column) == wanted)
-    assert rows.height == 1, rows
-    return rows["value"][0], rows["flag"][0]
 
 
 def rates() -> pl.DataFrame:

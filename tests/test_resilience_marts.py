@@ -23,8 +23,6 @@ from transforms.resilience_config import ResilienceConfigError, load_resilience_
 from warehouse.exports import mart_exports, wide_by_area
 from warehouse.ingest import IngestContext, ingest_file
 from warehouse.marts_resilience import build_resilience_marts
-from warehouse.migrate import migrate
-from warehouse.publish import connect_build
 
 FINANCE = SAMPLE / "finance" / "SYNTHETIC_finance_nrw_kreise_2019-2022.csv"
 REGISTRY = ROOT / "config" / "facilities.toml"
@@ -36,14 +34,6 @@ WITTEN = "en-seniorentreff-witten"  # senior meeting point of 05954, capacity 40
 # 2013 total 900.
 GROUPS = [("unter 18", 0, 18), ("18 bis 65", 18, 65), ("65 bis 75", 65, 75), ("75 und mehr", 75, None)]
 POPULATION = {date(2018, 12, 31): [300, 600, 60, 40], date(2013, 12, 31): [270, 540, 54, 36]}
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    connection = connect_build(tmp_path / "w.duckdb")
-    migrate(connection)
-    yield connection
-    connection.close()
 
 
 def _config(tmp_path: Path, registry: Path | None = REGISTRY) -> PipelineConfig:

@@ -20,14 +20,6 @@ from warehouse.publish import connect_build, publish_build, start_build
 
 
 @pytest.fixture
-def con(tmp_path: Path):
-    connection = connect_build(tmp_path / "w.duckdb")
-    migrate(connection)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
 def dirs(tmp_path: Path) -> IngestContext:
     return IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine",
                          validation=tmp_path / "validation", facility_registry=ROOT / "config" / "facilities.toml")
