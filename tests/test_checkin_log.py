@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from transforms.bad_input import BadInputError
-from transforms.checkin_log import CHECKIN_SCHEMA, parse_checkin_log
+from transforms.checkin_log import CHECKIN_SCHEMA, parse_checkin_log, parse_timestamp, parse_timestamps
 from transforms.pseudonymise import PseudonymKeyError, pseudonym_key_from_env, pseudonymise
 
 KEY = b"test-key-0123456789"
@@ -150,3 +150,15 @@ def test_key_comes_from_the_environment_and_must_be_long(monkeypatch):
         pseudonym_key_from_env()
     with pytest.raises(PseudonymKeyError):
         parse_checkin_log(GOOD, "c.csv", b"short")
+
+
+def test_the_fast_path_for_common_timestamps_agrees_with_the_full_pattern():
+    texts = pl.Series("timestamp", [
+        "2024-01-08T15:42:00+01:00", "2024-07-08T15:42:00-02:30", "2024-01-08 15:42:00+01:00", "2024-01-08T15:42+01:00",
+        "2024-01-08T15:42:00.250+01:00", "2024-01-08T15:42:00Z", "2024-01-08T15:42:00+0100", "2024-1-8T15:42:00+01:00",
+        "2024-01-08T15:42:00", " 2024-01-08T15:42:00+01:00", "2024-13-08T15:42:00+01:00", "gestern", None,
+    ])
+    fast = parse_timestamps(texts)
+    full = texts.to_frame().select(parse_timestamp(pl.col("timestamp"))).to_series()
+    assert fast.to_list() == full.to_list()
+    assert fast[0] == datetime(2024, 1, 8, 14, 42, tzinfo=timezone.utc) and fast.null_count() == 5

