@@ -5,8 +5,8 @@ indicators can avoid (read every row, parse its time, group it twice). The pipel
 The cells are those of transforms/usage_indicators._visitor_cells: per facility, period (ISO week, month),
 breakdown (total, offer, age band, home district) and category: visits, distinct and repeat visitors, person-hours.
 
-The same GROUP BY over the warehouse's staging.checkins (`warehouse_cells`) is the proposal for computing the
-usage indicators in DuckDB instead of reading all check-ins into Polars (see BENCHMARKS.md).
+The same GROUP BY over the warehouse's staging.checkins (`warehouse_cells`) lets the smoke test check that the
+floor computes exactly the cells of the pipeline (which has its own SQL in warehouse/sql/usage_cells.sql).
 """
 
 from __future__ import annotations

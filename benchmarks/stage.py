@@ -20,7 +20,6 @@ from benchmarks import generate
 # Each stage imports what it needs itself, so the floor's process carries no Great Expectations or Prefect; main()
 # imports the module before the clock starts (Python's start-up is not what is compared).
 
-PROPOSAL_MEMORY_LIMIT = "4GB"
 CHECKIN_SOURCE = ("checkins_benchmark", "checkin_log")
 STATISTICS_SOURCE = ("population_benchmark", "genesis_csv")
 
@@ -72,15 +71,6 @@ def _pipeline_indicators(a):
     return pipeline_path.usage_indicators(a.work / "usage.duckdb")
 
 
-def _cells_in_warehouse(a):
-    from benchmarks import floor
-
-    # bounded, to show that this path does not grow with history the way reading staging into Polars does
-    cells = floor.warehouse_cells(a.work / "usage.duckdb", memory_limit=PROPOSAL_MEMORY_LIMIT)
-    monthly = cells.filter((cells["breakdown"] == "total") & (cells["period"] == "month"))
-    return {"rows": a.rows, "cells": cells.height, "visits_counted": int(monthly["visits"].sum())}
-
-
 def _checkin_steps(a):
     from benchmarks import pipeline_path
 
@@ -107,13 +97,11 @@ STAGES: dict[str, Callable[[argparse.Namespace], dict]] = {
     "pipeline_ingest": _pipeline_ingest,
     "pipeline_indicators": _pipeline_indicators,
     "pipeline_one_file_steps": _checkin_steps,
-    "proposal_cells_in_duckdb": _cells_in_warehouse,
     "statistics_ingest": _statistics_ingest,
     "statistics_indicators": _statistics_indicators,
 }
 
-PRE_IMPORT = {"floor_duckdb": "benchmarks.floor", "pandas": "benchmarks.pandas_baseline",
-              "proposal_cells_in_duckdb": "benchmarks.floor"} | {
+PRE_IMPORT = {"floor_duckdb": "benchmarks.floor", "pandas": "benchmarks.pandas_baseline"} | {
     name: "benchmarks.pipeline_path" for name in STAGES if name.startswith(("pipeline", "statistics"))
 }
 

@@ -158,14 +158,16 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
                 fetched = fetch_statistics(build, run_id, config_path)
                 files = [(FileSource(f["source_name"], f["format"], f["path"]), Path(f["path"])) for f in fetched] + files
             logger.info("run %s: %d file(s) from %d source(s)", run_id, len(files), len({s.name for s, _ in files}))
-            # new files are landed and parsed side by side on the task runner, then loaded one by one in name order
+            # new files are landed and parsed side by side on the task runner and loaded one by one in name order,
+            # each as soon as its own parse is done: later files are parsed while earlier ones are validated and loaded
             work = config.paths.home / "work" / run_id
             fresh = set(deliveries_to_parse(build, [str(f) for _, f in files]))
             ahead = [(s, f) for s, f in files if str(f) in fresh]
             futures = parse.map([s.name for s, _ in ahead], [s.format for s, _ in ahead], [str(f) for _, f in ahead],
                                 unmapped(config_path), unmapped(str(work)))
-            parsed = {str(f): future.result() for (_, f), future in zip(ahead, futures)}
-            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path, parsed.get(str(f)))
+            parsing = {str(f): future for (_, f), future in zip(ahead, futures)}
+            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path,
+                               parsing[str(f)].result() if str(f) in parsing else None)
                         for s, f in files]
             mart_rows = marts(build, config_path)
             export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)

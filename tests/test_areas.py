@@ -10,6 +10,7 @@ import polars as pl
 from conftest import GENESIS_2018
 from transforms.areas import area_validity, with_parents
 from transforms.genesis_csv import parse_genesis_csv
+from warehouse.frames import insert_frame
 from warehouse.load_areas import refresh_areas
 from warehouse.migrate import migrate
 
@@ -62,8 +63,7 @@ def test_refresh_builds_areas_from_the_sample_population_and_is_idempotent(tmp_p
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         migrate(con)
         batch = frame.drop("cell").with_columns(sha256=pl.lit("x"), loaded_run_id=pl.lit("r"))
-        con.register("batch", batch)
-        con.execute("INSERT OR REPLACE INTO staging.population BY NAME SELECT * FROM batch")
+        insert_frame(con, "staging.population", batch)
         first = refresh_areas(con)
         second = refresh_areas(con)
         hagen = con.sql("SELECT area_name, area_level, regbez_code, land_code, valid_from, valid_to FROM staging.areas WHERE area_code = '05914'").fetchall()

@@ -51,7 +51,7 @@ def test_floor_pandas_and_pipeline_count_the_same_visits(result):
 
 
 def test_the_floors_group_by_over_the_warehouse_gives_the_pipelines_cells(result):
-    """The proposal: the cells of the usage indicators in DuckDB SQL equal the Polars ones of usage_indicators."""
+    """The floor's GROUP BY computes exactly the cells of the usage indicators (here: their Polars reference)."""
     import duckdb
 
     from transforms.usage_indicators import PERIODS, _visitor_cells

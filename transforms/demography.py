@@ -90,11 +90,15 @@ def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int |
     )
 
 
-def _ratio(bands: pl.DataFrame, ind: Indicator) -> pl.DataFrame:
-    wide = bands.pivot(on="band", index=KEYS, values=["population", "band_flag"], aggregate_function="first")
-    used = [*ind.numerator, ind.denominator]
-    numerator = pl.sum_horizontal([pl.col(f"population_{b}") for b in ind.numerator])
-    denominator = pl.col(f"population_{ind.denominator}")
+def _band_column(convention: str, band: str) -> str:
+    return band if band == "total" else f"{convention}\x1f{band}"  # the published total is the same in every convention
+
+
+def _ratio(wide: pl.DataFrame, ind: Indicator, convention: str) -> pl.DataFrame:
+    """One indicator of one convention from the wide band table (see age_ratio_indicators)."""
+    used = [_band_column(convention, b) for b in [*ind.numerator, ind.denominator]]
+    numerator = pl.sum_horizontal([pl.col(f"population_{b}") for b in used[:-1]])
+    denominator = pl.col(f"population_{used[-1]}")
     first_flag = pl.coalesce([pl.col(f"band_flag_{b}") for b in used])
     return wide.select(
         *KEYS,
@@ -102,6 +106,7 @@ def _ratio(bands: pl.DataFrame, ind: Indicator) -> pl.DataFrame:
         flag=pl.when(first_flag.is_not_null()).then(first_flag).when(denominator == 0).then(pl.lit(FLAG_ZERO)),
         numerator=numerator,
         denominator=denominator,
+        convention=pl.lit(convention),
     ).with_columns(_computed(ind.scale))
 
 
@@ -115,11 +120,14 @@ def _computed(scale: float) -> list[pl.Expr]:
     ]
 
 
-def age_ratio_indicators(population: pl.DataFrame, convention: AgeConvention) -> pl.DataFrame:
-    """All catalogue indicators of kind age_ratio for one age convention, long form."""
-    bands = band_populations(population, convention.bands())
-    frames = [_ratio(bands, ind) for ind in indicators_of_kind("age_ratio")]
-    return pl.concat(frames).with_columns(convention=pl.lit(convention.name))
+def age_ratio_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...]) -> pl.DataFrame:
+    """All catalogue indicators of kind age_ratio for every age convention, long form. The bands of all conventions
+    are summed in one pass and pivoted once (a third of the time of one pass per convention)."""
+    bands = {_band_column(c.name, band): limits for c in conventions for band, limits in c.bands().items()}
+    wide = band_populations(population, bands).pivot(
+        on="band", index=KEYS, values=["population", "band_flag"], aggregate_function="first"
+    )
+    return pl.concat([_ratio(wide, ind, c.name) for c in conventions for ind in indicators_of_kind("age_ratio")])
 
 
 def population_change(population: pl.DataFrame) -> pl.DataFrame:
@@ -151,7 +159,8 @@ MART_SCHEMA = {
 
 
 def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...]) -> pl.DataFrame:
-    """The demography mart: every age-ratio indicator per convention plus population change, with area names."""
+    """The demography mart: every age-ratio indicator per convention plus population change, with area names.
+    Unsorted: the mart (warehouse.marts_resilience.demography_with_age_structure) sorts once, after adding more."""
     if population.is_empty():
         return pl.DataFrame(schema=MART_SCHEMA)
     areas = population.select(
@@ -159,8 +168,8 @@ def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConven
     ).unique(subset=["table_code", "area_code", "reference_date"], keep="first")
     # one reference date at a time: the band sums of all Gemeinden × 30 years at once do not fit in memory
     dates = population["reference_date"].unique().sort()
-    parts = [age_ratio_indicators(population.filter(pl.col("reference_date") == on_date), c)
-             for on_date in dates for c in conventions]
+    parts = [age_ratio_indicators(population.filter(pl.col("reference_date") == on_date), conventions)
+             for on_date in dates]
     parts.append(population_change(population))
     columns = [*KEYS, "indicator_id", "convention", "value", "flag", "numerator", "denominator"]
     return (
@@ -168,5 +177,4 @@ def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConven
         .join(areas, on=["table_code", "area_code", "reference_date"], how="left")
         .with_columns(year=pl.col("reference_date").dt.year())
         .select([pl.col(c).cast(t) for c, t in MART_SCHEMA.items()])
-        .sort("indicator_id", "convention", "area_code", "reference_date", "sex", nulls_last=True)
     )

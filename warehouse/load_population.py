@@ -5,10 +5,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from warehouse.frames import registered
+from warehouse.frames import registered, replace_by_key
 from warehouse.load_context import LoadContext, LoadResult
 
-_KEY = "table_code, area_code, reference_date, sex, age_label"
+KEY = ["table_code", "area_code", "reference_date", "sex", "age_label"]
 
 
 def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
@@ -18,10 +18,12 @@ def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, deliver
             f"""INSERT INTO staging.population_history
                 SELECT current.*, ?, ?, now()
                 FROM staging.population AS current
-                JOIN population_batch AS new USING ({_KEY})
-                WHERE current.value IS DISTINCT FROM new.value OR current.flag IS DISTINCT FROM new.flag""",
+                JOIN population_batch AS new USING ({', '.join(KEY)})
+                WHERE current.reference_date BETWEEN (SELECT min(reference_date) FROM population_batch)
+                                                 AND (SELECT max(reference_date) FROM population_batch)
+                  AND (current.value IS DISTINCT FROM new.value OR current.flag IS DISTINCT FROM new.flag)""",
             [ctx.run_id, ctx.file_name],
         ).fetchall()[0][0]
-        con.execute("INSERT OR REPLACE INTO staging.population BY NAME SELECT * FROM population_batch")
+    replace_by_key(con, "staging.population", batch, KEY, "reference_date")
     message = f"{revised} revised value(s) kept in staging.population_history" if revised else None
     return LoadResult(status="loaded", rows_loaded=batch.height, message=message)

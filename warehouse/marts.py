@@ -46,7 +46,6 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[
     if config.facility_registry is not None:
         registry = load_facility_registry(config.facility_registry)
         bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())
-        # cells aggregated by DuckDB: all check-ins of the history would not fit in memory (BENCHMARKS.md)
         # the cells are aggregated in DuckDB: all check-ins in one Polars frame would not fit at 100M rows
         cells = usage_cells(con, config.duckdb_memory_limit)
         tables["marts.usage_visitors"] = visitor_indicators_from_cells(cells, registry, checkin_dates(con))

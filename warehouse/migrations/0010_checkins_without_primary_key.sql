@@ -1,8 +1,8 @@
--- staging.checkins without its primary key. Checking the key made each million-row delivery cost 4.6 s against a
--- warehouse of 10 million visits (the index grows with every delivery and must fit in memory); replacing the visits
--- of a delivery by key within the delivery's time span costs 0.6 s (warehouse/load_usage_logs.py). The key stays
--- what it was: facility, time, visitor pseudonym and offer identify a visit, and a delivery never holds a key twice
--- (the check-in suite quarantines repeats).
+-- staging.checkins without its primary key: checking the key made each million-row delivery cost 4.6 s against a
+-- warehouse of 10 million visits (the index grows with every delivery and must fit in memory); replacing a
+-- delivery's visits by key within its time span (warehouse.frames.replace_by_key) costs 0.6 s. The key stays what it
+-- was: facility, time, visitor pseudonym and offer identify a visit, and a delivery never holds a key twice (the
+-- check-in suite quarantines repeats).
 CREATE TABLE staging.checkins_unkeyed (
     facility_id         VARCHAR NOT NULL,
     visited_at          TIMESTAMPTZ NOT NULL,
