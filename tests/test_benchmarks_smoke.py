@@ -102,6 +102,14 @@ def test_a_stage_killed_for_memory_makes_its_target_not_met_and_says_why():
     assert small["all Gemeinden x 30 years <= 60 s"] == "not measured"
 
 
+def test_a_100m_run_whose_indicators_failed_does_not_meet_the_memory_target():
+    stages = {"floor_duckdb": {"seconds": 270.0, "peak_rss_mb": 20_300.0},
+              "pipeline_ingest": {"seconds": 660.0, "peak_rss_mb": 8_800.0}}
+    failed = {"pipeline_indicators": "exit status 1"}
+    targets = run.verdicts(100_000_000, stages, run.ratios(stages), full_statistics=False, failed=failed)
+    assert targets["100M rows within 16 GB peak"] == "not met (pipeline_indicators failed: exit status 1)"
+
+
 def test_generated_inputs_are_seeded(tmp_path):
     first = generate.write_checkin_deliveries(tmp_path / "a", 2_500, seed=7, rows_per_file=1_000)
     second = generate.write_checkin_deliveries(tmp_path / "b", 2_500, seed=7, rows_per_file=1_000)

@@ -6,6 +6,7 @@ reads the whole check-in history into memory; visitor_indicators computes the sa
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,7 @@ from transforms.usage_indicators import (
 from warehouse.ingest import IngestContext, ingest_file
 from warehouse.migrate import migrate
 from warehouse.publish import connect_build
-from warehouse.usage_cells import checkin_dates, usage_cells
+from warehouse.usage_cells import checkin_dates, period_slices, usage_cells
 
 REGISTRY = load_facility_registry(ROOT / "config" / "facilities.toml")
 CHECKIN_FILES = sorted((SAMPLE / "usage").glob("checkins_*"))
@@ -126,3 +127,16 @@ def test_cells_without_their_date_span_are_refused(loaded):
     con, _ = loaded
     with pytest.raises(ValueError, match="date span"):
         visitor_indicators_from_cells(usage_cells(con), REGISTRY, None)
+
+
+def test_slices_hold_whole_periods_and_cover_every_day_once():
+    first, last = date(2023, 12, 30), date(2024, 3, 4)  # a Saturday in one year, a Monday in the next
+    slices = period_slices(first, last)
+    for period in ("week", "month"):
+        mine = [(start, end) for p, start, end in slices if p == period]
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        assert all(sum(start <= d < end for start, end in mine) == 1 for d in days)
+        starts_ok = (lambda d: d.weekday() == 0) if period == "week" else (lambda d: d.day == 1)
+        assert all(starts_ok(start) and starts_ok(end) for start, end in mine)
+    assert [s for s in slices if s[0] == "month"][0] == ("month", date(2023, 12, 1), date(2024, 1, 1))
+    assert [s for s in slices if s[0] == "week"][0] == ("week", date(2023, 12, 25), date(2024, 1, 22))

@@ -453,7 +453,8 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
 
     registry = load_facility_registry(config.facility_registry)
     facilities = registry.facilities
-    checkins = _staging(con, "SELECT * FROM staging.checkins")
+    # all of history in memory (docs/scaling.md); without the bookkeeping columns, a third less
+    checkins = _staging(con, "SELECT * EXCLUDE (sha256, loaded_run_id) FROM staging.checkins")
     bookings = _staging(con, "SELECT * FROM staging.room_bookings")
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
