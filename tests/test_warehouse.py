@@ -44,6 +44,26 @@ def test_migrations_apply_once_and_refuse_edits(con, tmp_path, monkeypatch):
         migrate(con)
 
 
+def test_a_warehouse_from_before_migration_0010_keeps_its_rows_and_loses_only_the_key_indexes(tmp_path, dirs, monkeypatch):
+    older = tmp_path / "migrations_0001_0009"
+    older.mkdir()
+    for f in sorted(Path("warehouse/migrations").glob("*.sql"))[:9]:
+        (older / f.name).write_text(f.read_text())
+    with connect_build(tmp_path / "old.duckdb") as old:
+        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", older)
+        migrate(old)
+        ingest_file(old, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+        ingest_file(old, "r1", "population", "genesis_csv", GENESIS_2018, dirs)
+        query = "SELECT * FROM staging.{} ORDER BY ALL"
+        before = {t: old.sql(query.format(t)).fetchall() for t in ("checkins", "population")}
+        monkeypatch.undo()
+        assert migrate(old) == ["0010_checkins_without_primary_key.sql", "0011_population_without_primary_key.sql"]
+        assert {t: old.sql(query.format(t)).fetchall() for t in before} == before
+        keys = old.sql("""SELECT table_name FROM duckdb_constraints()
+                          WHERE schema_name = 'staging' AND constraint_type = 'PRIMARY KEY'""").fetchall()
+        assert not {"checkins", "population"} & {t for (t,) in keys}
+
+
 def test_successive_deliveries_leave_the_current_records_and_mark_withdrawn(con, dirs):
     first = ingest_file(con, "r1", "repairs", "open_repair", ORDS_202303, dirs)
     second = ingest_file(con, "r1", "repairs", "open_repair", ORDS_202309, dirs)
