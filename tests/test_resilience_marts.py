@@ -8,7 +8,7 @@ them, so the test also proves that every frame fits its table in migrations/0007
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -260,3 +260,29 @@ def test_candidate_rooms_are_idle_rooms_in_districts_with_a_projected_gap():
     assert in_2030.height > 0 and (in_2030["gap"] == 12.0).all() and (in_2030["idle_hours_per_week"] > 0).all()
     assert rooms.filter(pl.col("year") == 2040).is_empty()  # no gap given for 2040
     assert candidate_room_list(bookings, registry, gap_rows.clear()).is_empty()
+
+
+def test_distinct_visitors_of_trailing_weeks_equal_counting_every_window():
+    """The running count of merged coverage intervals against the definition: the visitors with a visit in the
+    window, counted window by window, for gaps shorter, equal to and longer than the window."""
+    import random
+
+    from warehouse.marts_resilience import visitors_in_trailing_weeks
+
+    rng = random.Random(7)
+    monday = date(2024, 1, 1)
+    rows = {(f, o, f"v{v}", monday + timedelta(weeks=rng.randrange(30)))
+            for f, o, v in ((rng.choice("ab"), rng.choice("xy"), rng.randrange(25)) for _ in range(400))}
+    visitor_weeks = pl.DataFrame(list(rows), schema=["facility_id", "offer", "visitor_pseudonym", "week"], orient="row")
+    series = ["facility_id", "offer"]
+    for weeks in (1, 3, 4):
+        ends = pl.DataFrame({"week": [monday + timedelta(weeks=n) for n in range(36)]}).join(
+            visitor_weeks.select(series).unique(), how="cross")
+        counted = ends.sort("week").join_asof(visitors_in_trailing_weeks(visitor_weeks, series, weeks).sort("week"),
+                                              on="week", by=series, check_sortedness=False)
+        for row in counted.iter_rows(named=True):
+            expected = visitor_weeks.filter(
+                (pl.col("facility_id") == row["facility_id"]) & (pl.col("offer") == row["offer"])
+                & pl.col("week").is_between(row["week"] - timedelta(weeks=weeks - 1), row["week"])
+            )["visitor_pseudonym"].n_unique()
+            assert (row["distinct_visitors"] or 0) == expected, (weeks, row)

@@ -83,6 +83,13 @@ def test_persons_come_from_attendees_else_from_check_ins_split_between_simultane
     assert set(usage["week_start"].to_list()) == {MONDAY}
 
 
+def test_a_booking_over_midnight_counts_the_check_ins_of_both_days():
+    night = bookings([("n1", "R1", "A", at(5, 22), at(6, 2), None)])
+    checkins = CHECKINS.with_columns(visited_at=pl.Series([at(5, 23), at(6, 1, 30)], dtype=pl.Datetime("us", "UTC")))
+    usage = booking_usage(night, checkins, ROOMS, *WEEK)
+    assert (usage["persons"].to_list(), usage["hours"].to_list()) == ([4.0], [4.0])
+
+
 def test_booked_used_and_attendee_hours_by_hand(mart):
     assert value(mart, "room_booked_hours", room_id="R2", provider="A") == (2.0, None)
     assert value(mart, "room_used_hours", room_id="R2", provider="A") == (0.0, None)  # a no-show

@@ -90,11 +90,17 @@ def booking_usage(bookings: pl.DataFrame, checkins: pl.DataFrame, rooms: pl.Data
     _check_bookings(bookings, rooms)
     in_period = bookings.filter(_local_date(pl.col("starts_at")).is_between(start, end))
     visits = checkins.select(
-        "facility_id", "visited_at", "source_file", "source_row", persons=pl.col("party_size").fill_null(1).cast(pl.Float64)
+        "facility_id", "visited_at", "source_file", "source_row", persons=pl.col("party_size").fill_null(1).cast(pl.Float64),
+        day=pl.col("visited_at").dt.date(),
     )
+    # matched day by day (UTC): joining every booking with every check-in of its facility grows with their product
+    # and ran out of memory at 10M check-ins; a booking covers the days from its start to just before its end
+    booking_days = in_period.select(
+        "booking_id", "facility_id", "starts_at", "ends_at",
+        day=pl.date_ranges(pl.col("starts_at").dt.date(), (pl.col("ends_at") - pl.duration(microseconds=1)).dt.date()),
+    ).explode("day")
     matched = (
-        in_period.select("booking_id", "facility_id", "starts_at", "ends_at")
-        .join(visits, on="facility_id", how="inner")
+        booking_days.join(visits, on=["facility_id", "day"], how="inner")
         .filter((pl.col("visited_at") >= pl.col("starts_at")) & (pl.col("visited_at") < pl.col("ends_at")))
         # a check-in inside k simultaneous bookings counts 1/k for each
         .with_columns(share=1 / pl.len().over("source_file", "source_row"))

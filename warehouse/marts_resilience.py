@@ -248,6 +248,40 @@ def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, setting
     return _shaped(mart, ANOMALY_SCHEMA).sort("facility_id", "offer", "visit_date")
 
 
+def visitors_in_trailing_weeks(visitor_weeks: pl.DataFrame, series: list[str], weeks: int) -> pl.DataFrame:
+    """Distinct visitors per series in the `weeks` weeks up to each week, as a step function: one row per week in
+    which the count changes (series, week, distinct_visitors); look a week up with an as-of join.
+
+    A visit in week w counts for the windows ending in w … w + weeks - 1. Each visitor's overlapping or touching
+    coverage intervals are merged, and the count is a running sum of +1 where a merged interval starts and -1 a week
+    after it ends: linear in the visitor-weeks. (Joining every window end with every visitor-week of its series
+    grows with weeks × visitor-weeks and ran out of 24 GB at 10M check-ins.)
+    """
+    step = pl.duration(days=7)
+    # each visitor's weeks in order, visitors one after another (a group_by into sorted lists: sorting all rows by
+    # the text keys took five times longer); a run starts at the next visitor or after a gap longer than the window
+    ordered = (
+        visitor_weeks.group_by(*series, "visitor_pseudonym").agg(pl.col("week").sort())
+        .with_row_index("visitor").explode("week")
+    )
+    next_visitor = pl.col("visitor") != pl.col("visitor").shift(1)
+    gap = (pl.col("week") - pl.col("week").shift(1)) > step * weeks
+    runs = (
+        ordered.with_columns(run=(next_visitor | gap).fill_null(True).cum_sum())
+        .group_by("run")
+        .agg(*[pl.col(c).first() for c in series], first=pl.col("week").min(), last=pl.col("week").max())
+    )
+    changes = pl.concat([
+        runs.select(*series, week=pl.col("first"), change=pl.lit(1)),
+        runs.select(*series, week=pl.col("last") + step * weeks, change=pl.lit(-1)),
+    ])
+    return (
+        changes.group_by(*series, "week").agg(pl.col("change").sum())
+        .sort(*series, "week")
+        .select(*series, "week", distinct_visitors=pl.col("change").cum_sum().over(series).cast(pl.Int64))
+    )
+
+
 def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
     """weekly_visits and visit_trend per facility, offer and week; distinct visitors of the week, or of the trend's
     trailing window."""
@@ -257,20 +291,15 @@ def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: 
     trends = visit_trends(_daily(checkins, registry), window, settings.trends.min_weeks)
     series = ["facility_id", "offer"]
     visitor_weeks = checkins.select(*series, "visitor_pseudonym", week=pl.col("visit_date").dt.truncate("1w")).unique()
-    ends = trends.select(*series, "week", "indicator_id").unique()
-    first_week = pl.when(pl.col("indicator_id") == "visit_trend").then(
-        pl.col("end") - pl.duration(days=7 * (window - 1))
-    ).otherwise(pl.col("end"))
-    counted = (
-        ends.rename({"week": "end"})
-        .join(visitor_weeks, on=series, how="inner")
-        .filter(pl.col("week").is_between(first_week, pl.col("end")))
-        .group_by(*series, "end", "indicator_id")
-        .agg(distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64))
-        .rename({"end": "week"})
-    )
+    # both sides sorted by week, so within every series too (Polars cannot check that itself when `by` is given)
+    counted = pl.concat([
+        trends.filter(pl.col("indicator_id") == indicator).select(*series, "week", "indicator_id").unique()
+        .sort("week").join_asof(visitors_in_trailing_weeks(visitor_weeks, series, weeks).sort("week"),
+                                on="week", by=series, strategy="backward", check_sortedness=False)
+        for indicator, weeks in (("weekly_visits", 1), ("visit_trend", window))
+    ])
     mart = trends.join(counted, on=[*series, "week", "indicator_id"], how="left").with_columns(
-        pl.col("distinct_visitors").fill_null(0)
+        pl.col("distinct_visitors").fill_null(0).cast(pl.Int64)
     )
     return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
 
