@@ -24,7 +24,7 @@ from transforms.usage_indicators import visitor_indicators_from_cells
 from warehouse.ingest import IngestContext, ingest_file, parse_delivery
 from warehouse.load_context import LoadContext
 from warehouse.load_usage_logs import load_checkins
-from warehouse.marts_resilience import demography_with_age_structure
+from warehouse.marts_resilience import build_resilience_marts, demography_with_age_structure
 from warehouse.migrate import migrate
 from warehouse.publish import connect_build
 from warehouse.usage_cells import checkin_dates, usage_cells
@@ -78,6 +78,29 @@ def usage_indicators(warehouse: Path) -> dict:
         mart = visitor_indicators_from_cells(cells, registry, checkin_dates(con))
     visits = mart.filter((pl.col("indicator_id") == "visits") & (pl.col("breakdown") == "total") & (pl.col("period") == "month"))
     return {"rows": rows, "cells": cells.height, "mart_rows": mart.height, "visits_counted": int(visits["numerator"].sum())}
+
+
+# the sample run's other inputs, loaded next to the benchmark's check-ins for the marts that need them
+CONTEXT_FORMATS = ("genesis_csv", "genesis_projection", "room_bookings", "municipal_finance", "genesis_municipal_debt")
+
+
+def resilience_marts(warehouse: Path, work: Path) -> dict:
+    """The resilience, room-sharing and fiscal marts of the nightly run (build_resilience_marts: reach, anomalies,
+    trends, demand projection, room sharing, … over all check-ins loaded), with the sample run's statistics,
+    projection, bookings and finance files loaded into the same warehouse first (setup, timed apart)."""
+    config = load_config(PIPELINE_CONFIG)
+    ctx = _context(work)
+    started = time.perf_counter()
+    with connect_build(warehouse) as con:
+        for source in config.sources:
+            if source.format in CONTEXT_FORMATS and not source.consume:
+                for path in source.files():
+                    ingest_file(con, RUN_ID, source.name, source.format, path, ctx)
+        setup = time.perf_counter() - started
+        rows = con.sql("SELECT count(*) FROM staging.checkins").fetchall()[0][0]
+        marts = build_resilience_marts(con, config)
+    return {"rows": rows, "setup_seconds": round(setup, 3), "marts_seconds": round(time.perf_counter() - started - setup, 3),
+            "mart_rows": {table: frame.height for table, frame in marts.items()}}
 
 
 def demography(warehouse: Path) -> dict:

@@ -77,6 +77,12 @@ def _checkin_steps(a):
     return pipeline_path.checkin_steps(a.work / "steps.duckdb", a.work / "steps", _checkin_files(a)[0])
 
 
+def _resilience_marts(a):
+    from benchmarks import pipeline_path
+
+    return pipeline_path.resilience_marts(a.work / "usage.duckdb", a.work)
+
+
 def _statistics_ingest(a):
     from benchmarks import pipeline_path
 
@@ -97,6 +103,7 @@ STAGES: dict[str, Callable[[argparse.Namespace], dict]] = {
     "pipeline_ingest": _pipeline_ingest,
     "pipeline_indicators": _pipeline_indicators,
     "pipeline_one_file_steps": _checkin_steps,
+    "pipeline_resilience_marts": _resilience_marts,
     "statistics_ingest": _statistics_ingest,
     "statistics_indicators": _statistics_indicators,
 }

@@ -70,6 +70,14 @@ def test_the_floors_group_by_over_the_warehouse_gives_the_pipelines_cells(result
     assert (joined["person_hours"] - joined["person_hours_polars"]).abs().max() < 1e-9
 
 
+def test_the_resilience_marts_are_built_over_the_benchmark_check_ins(result):
+    stage = result[0]["stages"]["pipeline_resilience_marts"]
+    details = stage["details"]
+    assert stage["rows"] == result[0]["stages"]["pipeline_ingest"]["details"]["rows_loaded"]
+    for mart in ("marts.reach_by_facility", "marts.demand_anomalies", "marts.demand_trends", "marts.room_sharing"):
+        assert details["mart_rows"][mart] > 0, mart
+
+
 def test_statistics_stages_load_every_cell(result):
     stages = result[0]["stages"]
     cells = 40 * 2 * 3 * (17 + 1)  # Gemeinden × years × (total, male, female) × (age groups + Insgesamt)
