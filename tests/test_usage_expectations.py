@@ -76,3 +76,16 @@ def test_booking_rows_are_blocked_by_the_rule_that_names_the_problem(gx_root):
                         "room is a room of that facility in the registry"}
     warning = outcome.results.filter(pl.col("rule") == "provider is registered as a user of the room").row(0, named=True)
     assert (warning["blocking"], warning["unexpected_count"]) == (False, 3)  # rows 3, 4 and 5
+
+
+def test_every_failing_row_is_named_not_only_the_examples_of_the_summary(gx_root):
+    """The suite runs with the SUMMARY result format (20 examples per rule); the failing blocking rules are rerun to
+    list every failing row, so that none of them reaches the warehouse."""
+    header = "timestamp,facility_id,offer,visitor_ref,age_band,home_district,party_size,duration_minutes\n"
+    rows = [f"2024-01-10T17:{n % 60:02d}:00+01:00,{CAFE if n % 3 else 'ha-nowhere'},Reparatur,card-{n},30-49,05914,1,60\n"
+            for n in range(300)]
+    frame = parse_checkin_log((header + "".join(rows)).encode(), "checkins.csv", KEY)
+    outcome = validate_batch(frame, checkins.SUITE_NAME, checkins.expectations(REGISTRY.facility_ids), gx_root, "many")
+    assert set(outcome.failed_rows) == set(range(0, 300, 3))  # 100 rows at an unknown facility
+    unknown = outcome.results.filter(pl.col("rule") == "facility id is in the facility registry (config/facilities.toml)")
+    assert unknown["unexpected_count"].to_list() == [100]
