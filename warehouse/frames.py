@@ -27,16 +27,6 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM rows_to_insert")
 
 
-def stored_within(con: duckdb.DuckDBPyConnection, table: str, batch: pl.DataFrame, span_column: str) -> bool:
-    """Whether `table` holds any row within the batch's span of `span_column` (a date or time). The bounds go in as
-    values, so DuckDB answers from the row groups' min/max without reading the others."""
-    if batch.is_empty():
-        return False
-    first, last = batch[span_column].min(), batch[span_column].max()
-    found = con.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {span_column} BETWEEN ? AND ?)", [first, last])
-    return found.fetchall()[0][0]
-
-
 def replace_by_key(con: duckdb.DuckDBPyConnection, table: str, batch: pl.DataFrame, key: list[str],
                    span_column: str | None = None) -> int:
     """Delete the stored rows with a key of the batch, insert the batch; returns how many stored rows it replaced.
@@ -44,16 +34,22 @@ def replace_by_key(con: duckdb.DuckDBPyConnection, table: str, batch: pl.DataFra
     Used instead of a primary-key upsert on the big staging tables: DuckDB checks a primary key through an index
     that grows with the table and must fit in memory (a million new check-ins took 4.6 s against ten million, the
     delete and insert 0.6 s). The batch must hold each key once (the suites quarantine repeats). A span column (a
-    date or time) bounds the delete to the batch's span, and a batch for a span with nothing stored yet (the usual
-    new month or year) is only inserted.
+    date or time) bounds the delete to the batch's span, given as values so that DuckDB skips the row groups
+    outside it by their min/max, and a batch for a span with nothing stored yet (the usual new month or year) is
+    only inserted.
     """
+    same_key = " AND ".join(f"stored.{c} = batch.{c}" for c in key)
+    bounds: list = []
+    if span_column is not None and not batch.is_empty():
+        bounds = [batch[span_column].min(), batch[span_column].max()]
+        same_key += f" AND stored.{span_column} BETWEEN ? AND ?"
     replaced = 0
     with registered(con, replacing_batch=batch):
-        if span_column is None or stored_within(con, table, batch, span_column):
-            same_key = " AND ".join(f"stored.{c} = batch.{c}" for c in key)
-            within = (f" AND stored.{span_column} BETWEEN (SELECT min({span_column}) FROM replacing_batch)"
-                      f" AND (SELECT max({span_column}) FROM replacing_batch)") if span_column else ""
-            deleted = con.execute(f"DELETE FROM {table} AS stored USING replacing_batch AS batch WHERE {same_key}{within}")
+        nothing_stored = bool(bounds) and not con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {span_column} BETWEEN ? AND ?)", bounds
+        ).fetchall()[0][0]
+        if not nothing_stored:
+            deleted = con.execute(f"DELETE FROM {table} AS stored USING replacing_batch AS batch WHERE {same_key}", bounds)
             replaced = deleted.fetchall()[0][0]
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM replacing_batch")
     return replaced
