@@ -94,6 +94,14 @@ def ingest(build: str, run_id: str, source_name: str, source_format: str, file_p
 
 
 @task(cache_policy=NO_CACHE)
+def validation_docs(run_id: str, config_path: str) -> str:
+    """The Data Docs of this run's validations, rendered once after all files (not once per file)."""
+    from expectations.validate import build_docs
+
+    return str(build_docs(load_config(config_path).paths.validation, run_id))
+
+
+@task(cache_policy=NO_CACHE)
 def marts(build: str, config_path: str) -> dict[str, int]:
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
@@ -169,6 +177,8 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
             outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path,
                                parsing[str(f)].result() if str(f) in parsing else None)
                         for s, f in files]
+            if any(o["status"] not in ("unchanged", "duplicate") for o in outcomes):
+                validation_docs(run_id, config_path)
             mart_rows = marts(build, config_path)
             export_staging = exports(build, run_id, f"{now:%Y-%m-%d}", config_path)
             summary = {

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import ORDS_202309
 from expectations import population, repair_items
-from expectations.validate import docs_index, validate_batch
+from expectations import validate
+from expectations.validate import build_docs, run_name, validate_batch
 from transforms.genesis_csv import parse_genesis_csv
 from transforms.open_repair import parse_open_repair
 from conftest import GENESIS_2018
@@ -22,10 +23,23 @@ def gx_root(tmp_path_factory) -> Path:
 
 def test_real_population_passes_every_blocking_rule(gx_root):
     frame = parse_genesis_csv(GENESIS_2018.read_bytes(), GENESIS_2018.name)
-    outcome = validate_batch(frame, population.SUITE_NAME, population.expectations(), gx_root, "real population")
+    outcome = validate_batch(frame, population.SUITE_NAME, population.expectations(), gx_root,
+                             run_name("run-1", GENESIS_2018.name))
     assert outcome.passed_all_blocking
     assert outcome.results.height == len(population.expectations())
-    assert docs_index(gx_root).exists()
+
+
+def test_data_docs_show_each_run_once_built(gx_root, tmp_path):
+    frame = parse_genesis_csv(GENESIS_2018.read_bytes(), GENESIS_2018.name)
+    for run in ("run-a", "run-b"):
+        validate_batch(frame, population.SUITE_NAME, population.expectations(), tmp_path, run_name(run, GENESIS_2018.name))
+    index = build_docs(tmp_path, "run-a")
+    pages = list((index.parent / "validations").rglob("*.html"))
+    assert index.exists()
+    assert [p.relative_to(index.parent).parts[2] for p in pages] == [run_name("run-a", GENESIS_2018.name)]
+    build_docs(tmp_path, "run-b")
+    assert len(list((index.parent / "validations").rglob("*.html"))) == 2
+    assert build_docs(tmp_path, "run-without-validations") == index  # renders nothing, no error
 
 
 def test_bad_population_rows_are_named(gx_root):
@@ -55,3 +69,17 @@ def test_repair_contract_accepts_real_ids_and_blocks_broken_records(gx_root):
     assert outcome.failed_rows[6][0][0] == "record id is provider prefix, '_' or '-', number"
     warnings = outcome.results.filter(~pl.col("blocking"))
     assert warnings.height == 2
+
+
+def test_suites_take_turns_across_runs_on_one_validation_folder(tmp_path):
+    """Checkpoints are set up once per process and suite; the next nightly process finds the GX files of the last
+    one, and two suites validated in turn must not undo each other's setup."""
+    population_rows = parse_genesis_csv(GENESIS_2018.read_bytes(), GENESIS_2018.name)
+    repairs = parse_open_repair(ORDS_202309.read_bytes(), ORDS_202309.name)
+    for process in range(2):
+        validate._context.cache_clear()  # as if a new process started
+        validate._checkpoints.clear()
+        for turn in range(2):
+            name = run_name(f"run-{process}", f"turn-{turn}")
+            assert validate_batch(population_rows, population.SUITE_NAME, population.expectations(), tmp_path, name).passed_all_blocking
+            validate_batch(repairs, repair_items.SUITE_NAME, repair_items.expectations(), tmp_path, name)

@@ -262,10 +262,10 @@ def _ingest(con, run_id, source_name, fmt: Format, path: Path, sha256: str, ctx:
     except BadInputError as err:
         return _quarantine_whole_file(con, run_id, source_name, path, sha256, err, ctx)
 
-    from expectations.validate import validate_batch
+    from expectations.validate import run_name, validate_batch
 
     suite_name, expectations = fmt.suite(ctx)
-    validation = validate_batch(frame, suite_name, expectations, ctx.validation, f"{run_id} {path.name}")
+    validation = validate_batch(frame, suite_name, expectations, ctx.validation, run_name(run_id, path.name))
     results = validation.results.with_columns(run_id=pl.lit(run_id), file_name=pl.lit(path.name), sha256=pl.lit(sha256))
     insert_frame(con, "audit.validation_results", results)
 
