@@ -53,6 +53,14 @@ def test_mean_and_median_age_by_hand():
     assert one(ages, "median_age") == (pytest.approx(47.0), None)
 
 
+def test_mean_and_median_age_do_not_depend_on_row_order():
+    two_areas = pl.concat([population(SMALL), population(SMALL).with_columns(area_code=pl.lit("05913"))])
+    ordered = mean_and_median_age(two_areas, {80: 85.0}).sort(pl.all())
+    for seed in range(3):
+        shuffled = two_areas.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert mean_and_median_age(shuffled, {80: 85.0}).sort(pl.all()).equals(ordered)
+
+
 def test_single_year_groups_give_the_exact_mean_and_median():
     # one person each aged 0, 1, 2, 3 (completed years) → mean age 2.0 (1.5 + 0.5 convention), median 2.0
     groups = {(a, a + 1): 1 for a in range(4)} | {(4, None): 0}

@@ -37,13 +37,14 @@ class AgeConvention:
         return f"young {self.young[0]}–{self.young[1] - 1}, working {self.working[0]}–{self.working[1] - 1}, old {self.old_from}+"
 
 
-def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int | None]]) -> pl.DataFrame:
-    """Population per key and band, with a flag where the age groups do not tile the band or a cell is flagged.
+def band_table(population: pl.DataFrame, bands: dict[str, tuple[int, int | None]]) -> pl.DataFrame:
+    """Population per key and band, one row per key: population_<band> (null when flagged) and band_flag_<band>
+    for every band and for "total", with a flag where the age groups do not tile the band or a cell is flagged.
 
-    Output columns: KEYS, band, population (null when flagged), band_flag. The band "total" is the published
-    total row, not a sum of groups, so that one secret age group does not hide the total. Each band is one set of
-    conditional sums in a single group_by: no groups × bands cross join, which for all Gemeinden × 30 years would
-    not fit in memory.
+    The band "total" is the published total row, not a sum of groups, so that one secret age group does not hide
+    the total. Each band is one set of conditional sums in a single group_by: no groups × bands cross join, which
+    for all Gemeinden × 30 years would not fit in memory. Every key of the population gets every band, so a band
+    of a key without age groups shows up as missing instead of vanishing.
     """
     groups = population.filter(~pl.col("is_total")).with_columns(
         group_to=pl.col("age_to").fill_null(OPEN_END).cast(pl.Int32)
@@ -59,35 +60,39 @@ def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int |
             (inside & pl.col("value").is_null()).sum().alias(f"{band}\x1fflagged"),
             pl.when(inside).then(pl.col("value")).sum().alias(f"{band}\x1fpopulation"),
         ]
-    summed = groups.group_by(KEYS).agg(sums)
-    by_band = []
+    totals = population.filter(pl.col("is_total")).select(*KEYS, population_total=pl.col("value"), published=True)
+    wide = (
+        population.select(KEYS).unique()
+        .join(groups.group_by(KEYS).agg(sums), on=KEYS, how="left")
+        .join(totals, on=KEYS, how="left")
+    )
+    columns = []
     for band, (lo, hi) in bands.items():
         width = (hi if hi is not None else OPEN_END) - lo
-        straddling, covered, flagged = (pl.col(f"{band}\x1f{m}") for m in ("straddling", "covered", "flagged"))
+        straddling, covered, flagged = (pl.col(f"{band}\x1f{m}").fill_null(0) for m in ("straddling", "covered", "flagged"))
         flag = (
             pl.when((covered == 0) & (straddling == 0)).then(pl.lit(FLAG_MISSING))
             .when((straddling > 0) | (covered != width)).then(pl.lit(FLAG_NOT_ALIGNED))
             .when(flagged > 0).then(pl.lit(FLAG_SOURCE))
         )
-        by_band.append(summed.select(
-            *KEYS, band=pl.lit(band), band_flag=flag, population=pl.col(f"{band}\x1fpopulation").cast(pl.Int64),
-        ).with_columns(population=pl.when(pl.col("band_flag").is_null()).then(pl.col("population"))))
+        columns += [
+            pl.when(flag.is_null()).then(pl.col(f"{band}\x1fpopulation").cast(pl.Int64)).alias(f"population_{band}"),
+            flag.alias(f"band_flag_{band}"),
+        ]
+    total_flag = (
+        pl.when(pl.col("published").is_null()).then(pl.lit(FLAG_MISSING))
+        .when(pl.col("population_total").is_null()).then(pl.lit(FLAG_SOURCE))
+    )
+    return wide.select(*KEYS, *columns, "population_total", band_flag_total=total_flag)
 
-    totals = population.filter(pl.col("is_total")).select(
-        *KEYS,
-        band=pl.lit("total"),
-        band_flag=pl.when(pl.col("value").is_null()).then(pl.lit(FLAG_SOURCE)),
-        population=pl.col("value"),
-    )
-    # every key gets every band, so a band of a key without age groups shows up as missing instead of vanishing
-    keys = population.select(KEYS).unique()
-    all_bands = keys.join(pl.DataFrame({"band": [*bands, "total"]}), how="cross")
-    found = pl.concat([*by_band, totals], how="vertical_relaxed")
-    return all_bands.join(found, on=[*KEYS, "band"], how="left").with_columns(
-        band_flag=pl.when(pl.col("population").is_null() & pl.col("band_flag").is_null())
-        .then(pl.lit(FLAG_MISSING))
-        .otherwise(pl.col("band_flag"))
-    )
+
+def band_populations(population: pl.DataFrame, bands: dict[str, tuple[int, int | None]]) -> pl.DataFrame:
+    """band_table in long form: KEYS, band, band_flag, population; one row per key and band (and "total")."""
+    wide = band_table(population, bands)
+    return pl.concat([
+        wide.select(*KEYS, band=pl.lit(band), band_flag=pl.col(f"band_flag_{band}"), population=pl.col(f"population_{band}"))
+        for band in [*bands, "total"]
+    ])
 
 
 def _band_column(convention: str, band: str) -> str:
@@ -120,13 +125,17 @@ def _computed(scale: float) -> list[pl.Expr]:
     ]
 
 
-def age_ratio_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...]) -> pl.DataFrame:
+def convention_bands(conventions: tuple[AgeConvention, ...]) -> dict[str, tuple[int, int | None]]:
+    """The bands of every convention, named so that one band table holds them all."""
+    return {_band_column(c.name, band): limits for c in conventions for band, limits in c.bands().items()}
+
+
+def age_ratio_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...],
+                         bands: pl.DataFrame | None = None) -> pl.DataFrame:
     """All catalogue indicators of kind age_ratio for every age convention, long form. The bands of all conventions
-    are summed in one pass and pivoted once (a third of the time of one pass per convention)."""
-    bands = {_band_column(c.name, band): limits for c in conventions for band, limits in c.bands().items()}
-    wide = band_populations(population, bands).pivot(
-        on="band", index=KEYS, values=["population", "band_flag"], aggregate_function="first"
-    )
+    are summed in one pass (a third of the time of one pass per convention). bands: band_table(population, b) with
+    b including convention_bands(conventions), when the caller has it already."""
+    wide = bands if bands is not None else band_table(population, convention_bands(conventions))
     return pl.concat([_ratio(wide, ind, c.name) for c in conventions for ind in indicators_of_kind("age_ratio")])
 
 
@@ -162,28 +171,37 @@ AREA_KEYS = ["table_code", "area_code", "reference_date"]
 AREA_COLUMNS = [*AREA_KEYS, "area_name", "area_level", "population_basis"]
 
 
-def by_reference_date(population: pl.DataFrame) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
-    """(rows, areas) per reference date; areas: name, level and population basis per table and area.
+@dataclass(frozen=True)
+class ReferenceDate:
+    rows: pl.DataFrame  # the population of one reference date
+    areas: pl.DataFrame  # AREA_COLUMNS: name, level and population basis per table and area
+    bands: pl.DataFrame  # band_table(rows, the bands asked for)
+
+
+def by_reference_date(population: pl.DataFrame, bands: dict[str, tuple[int, int | None]]) -> list[ReferenceDate]:
+    """The population split by reference date, each with its areas and one band table of all the given bands.
 
     The marts work one reference date at a time: the band sums of all Gemeinden × 30 years at once do not fit in
     memory, and the area names joined date by date, not onto all 17M indicator rows at once, lowered the mart's
-    peak from 12.6 to 8.2 GB (BENCHMARKS.md).
+    peak from 12.6 to 8.2 GB (BENCHMARKS.md). One band table per date serves every indicator that needs bands.
     """
     dates = population["reference_date"].unique().sort()
     days = [population.filter(pl.col("reference_date") == on_date) for on_date in dates]
-    return [(day, day.select(AREA_COLUMNS).unique(subset=AREA_KEYS, keep="first")) for day in days]
+    return [ReferenceDate(day, day.select(AREA_COLUMNS).unique(subset=AREA_KEYS, keep="first"), band_table(day, bands))
+            for day in days]
 
 
 def demography_indicators(population: pl.DataFrame, conventions: tuple[AgeConvention, ...],
-                          dates: list[tuple[pl.DataFrame, pl.DataFrame]] | None = None) -> pl.DataFrame:
+                          dates: list[ReferenceDate] | None = None) -> pl.DataFrame:
     """The demography mart: every age-ratio indicator per convention plus population change, with area names.
-    dates: by_reference_date(population), when the caller has it already. Unsorted: the mart
-    (warehouse.marts_resilience.demography_with_age_structure) adds more rows and leaves the sorting to readers."""
+    dates: by_reference_date(population, bands including convention_bands(conventions)), when the caller has it
+    already. Unsorted: the mart (warehouse.marts_resilience.demography_with_age_structure) adds more rows and leaves
+    the sorting to readers."""
     if population.is_empty():
         return pl.DataFrame(schema=MART_SCHEMA)
-    dates = dates if dates is not None else by_reference_date(population)
-    parts = [age_ratio_indicators(day, conventions).join(areas, on=AREA_KEYS, how="left") for day, areas in dates]
-    parts.append(population_change(population).join(pl.concat([areas for _, areas in dates]), on=AREA_KEYS, how="left"))
+    dates = dates if dates is not None else by_reference_date(population, convention_bands(conventions))
+    parts = [age_ratio_indicators(d.rows, conventions, d.bands).join(d.areas, on=AREA_KEYS, how="left") for d in dates]
+    parts.append(population_change(population).join(pl.concat([d.areas for d in dates]), on=AREA_KEYS, how="left"))
     return pl.concat(
         [p.with_columns(year=pl.col("reference_date").dt.year()).select([pl.col(c).cast(t) for c, t in MART_SCHEMA.items()])
          for p in parts]

@@ -20,11 +20,11 @@ import duckdb
 import polars as pl
 
 from transforms.accessibility import accessibility, parse_area_points
-from transforms.age_structure import band_shares, mean_and_median_age, population_change_over
+from transforms.age_structure import age_structure_bands, band_shares, mean_and_median_age, population_change_over
 from transforms.anomalies import MAD_TO_SD, anomaly_flags, daily_visits, visit_trends
 from transforms.bad_input import BadInputError
 from transforms.coverage import penetration, outside_district_share, supply_ratio
-from transforms.demography import AREA_KEYS, AgeConvention, by_reference_date, demography_indicators
+from transforms.demography import AREA_KEYS, AgeConvention, by_reference_date, convention_bands, demography_indicators
 from transforms.facility_registry import FacilityRegistry, load_facility_registry, opening_calendar
 from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_stress_config, stress_test
 from transforms.population_frame import INDICATOR_COLUMNS
@@ -110,13 +110,13 @@ def demography_with_age_structure(population: pl.DataFrame, conventions: tuple[A
     mean_age, median_age and population change over the configured years (convention NULL: one reading)."""
     if population.is_empty():
         return demography_indicators(population, conventions)
-    dates = by_reference_date(population)
+    dates = by_reference_date(population, {**convention_bands(conventions), **age_structure_bands()})
     base = demography_indicators(population, conventions, dates)
-    every_area = pl.concat([areas for _, areas in dates])
+    every_area = pl.concat([d.areas for d in dates])
     rows = pl.concat(
         [
-            *(pl.concat([band_shares(day), mean_and_median_age(day, settings.open_group_means)], how="vertical_relaxed")
-              .join(areas, on=AREA_KEYS, how="left") for day, areas in dates),
+            *(pl.concat([band_shares(d.rows, d.bands), mean_and_median_age(d.rows, settings.open_group_means, d.bands)],
+                        how="vertical_relaxed").join(d.areas, on=AREA_KEYS, how="left") for d in dates),
             *(population_change_over(population, years).join(every_area, on=AREA_KEYS, how="left")
               for years in settings.change_years),
         ],
