@@ -116,6 +116,19 @@ def test_a_100m_run_whose_indicators_failed_does_not_meet_the_memory_target():
     failed = {"pipeline_indicators": "exit status 1"}
     targets = run.verdicts(100_000_000, stages, run.ratios(stages), full_statistics=False, failed=failed)
     assert targets["100M rows within 16 GB peak"] == "not met (pipeline_indicators failed: exit status 1)"
+    assert targets["100M rows: resilience marts within 16 GB"] == "not measured"
+
+
+def test_the_resilience_marts_at_100m_have_their_own_memory_verdict():
+    stages = {"pipeline_ingest": {"seconds": 660.0, "peak_rss_mb": 8_800.0},
+              "pipeline_indicators": {"seconds": 200.0, "peak_rss_mb": 4_100.0},
+              "pipeline_resilience_marts": {"seconds": 300.0, "peak_rss_mb": 17_000.0}}
+    targets = run.verdicts(100_000_000, stages, run.ratios(stages), full_statistics=False, failed={})
+    assert targets["100M rows within 16 GB peak"] == "met"  # the usage path alone
+    assert targets["100M rows: resilience marts within 16 GB"] == "not met"
+    killed = run.verdicts(100_000_000, {k: v for k, v in stages.items() if k != "pipeline_resilience_marts"}, {},
+                          full_statistics=False, failed={"pipeline_resilience_marts": "killed by SIGKILL (out of memory?)"})
+    assert killed["100M rows: resilience marts within 16 GB"].startswith("not met (pipeline_resilience_marts failed")
 
 
 def test_generated_inputs_are_seeded(tmp_path):

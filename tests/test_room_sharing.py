@@ -10,7 +10,13 @@ import pytest
 
 from transforms.bad_input import BadInputError
 from transforms.catalogue import indicators_of_kind
-from transforms.room_sharing import booking_usage, candidate_rooms, idle_by_room, room_sharing_indicators
+from transforms.room_sharing import (
+    booking_usage,
+    candidate_rooms,
+    checked_in_persons,
+    idle_by_room,
+    room_sharing_indicators,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY = date(2024, 3, 4)  # winter time, UTC+1
@@ -72,11 +78,11 @@ def value(mart: pl.DataFrame, indicator_id: str, **where) -> tuple:
 
 @pytest.fixture(scope="module")
 def mart() -> pl.DataFrame:
-    return room_sharing_indicators(BOOKINGS, CHECKINS, ROOMS, OPENING, FACILITIES, *WEEK)
+    return room_sharing_indicators(BOOKINGS, checked_in_persons(BOOKINGS, CHECKINS), ROOMS, OPENING, FACILITIES, *WEEK)
 
 
 def test_persons_come_from_attendees_else_from_check_ins_split_between_simultaneous_bookings():
-    usage = booking_usage(BOOKINGS, CHECKINS, ROOMS, *WEEK).sort("booking_id")
+    usage = booking_usage(BOOKINGS, checked_in_persons(BOOKINGS, CHECKINS), ROOMS, *WEEK).sort("booking_id")
     assert usage["persons"].to_list() == [5.0, 2.0, 0.0]  # b2: (1 + 3) / 2
     assert usage["used"].to_list() == [True, True, False]
     assert usage["hours"].to_list() == [2.0, 2.0, 2.0]
@@ -86,8 +92,15 @@ def test_persons_come_from_attendees_else_from_check_ins_split_between_simultane
 def test_a_booking_over_midnight_counts_the_check_ins_of_both_days():
     night = bookings([("n1", "R1", "A", at(5, 22), at(6, 2), None)])
     checkins = CHECKINS.with_columns(visited_at=pl.Series([at(5, 23), at(6, 1, 30)], dtype=pl.Datetime("us", "UTC")))
-    usage = booking_usage(night, checkins, ROOMS, *WEEK)
+    usage = booking_usage(night, checked_in_persons(night, checkins), ROOMS, *WEEK)
     assert (usage["persons"].to_list(), usage["hours"].to_list()) == ([4.0], [4.0])
+
+
+def test_persons_of_check_ins_read_in_pieces_add_up():
+    first, second = CHECKINS.slice(0, 1), CHECKINS.slice(1)
+    pieces = pl.concat([checked_in_persons(BOOKINGS, first), checked_in_persons(BOOKINGS, second)])
+    summed = pieces.group_by("booking_id").agg(pl.col("checked_in").sum()).sort("booking_id")
+    assert summed.equals(checked_in_persons(BOOKINGS, CHECKINS).sort("booking_id"))
 
 
 def test_booked_used_and_attendee_hours_by_hand(mart):
@@ -123,12 +136,12 @@ def test_shared_rooms_and_cost_keys(mart):
 
 def test_no_use_gives_a_flagged_key_not_a_division_by_zero():
     unused = bookings([("b3", "R2", "A", at(4, 16), at(4, 18), 0)])
-    mart = room_sharing_indicators(unused, CHECKINS.clear(), ROOMS, OPENING, FACILITIES, *WEEK)
+    mart = room_sharing_indicators(unused, checked_in_persons(unused, CHECKINS.clear()), ROOMS, OPENING, FACILITIES, *WEEK)
     assert value(mart, "cost_key_room_hours", provider="B") == (None, "no_used_hours")
 
 
 def test_a_closed_week_is_flagged_and_a_dst_day_has_its_true_length():
-    closed = room_sharing_indicators(BOOKINGS, CHECKINS, ROOMS, OPENING.clear(), FACILITIES, *WEEK)
+    closed = room_sharing_indicators(BOOKINGS, checked_in_persons(BOOKINGS, CHECKINS), ROOMS, OPENING.clear(), FACILITIES, *WEEK)
     assert closed.filter(pl.col("indicator_id") == "idle_capacity_share").height == 0  # no opening → no windows
     # Sunday 31 March 2024, clocks jump from 2:00 to 3:00: open 1:00–4:00 is two hours
     sunday = pl.DataFrame({"facility_id": ["F1"], "weekday": [7], "opens": [time(1)], "closes": [time(4)]},
@@ -158,7 +171,7 @@ def test_candidate_rooms_are_idle_rooms_in_districts_with_a_gap():
 def test_bookings_that_cannot_be_counted_are_refused_with_file_and_row(bad, reason):
     rows = [("b1", "R1", "A", at(4, 9), at(4, 11), 5), bad]
     with pytest.raises(BadInputError) as err:
-        room_sharing_indicators(bookings(rows), CHECKINS, ROOMS, OPENING, FACILITIES, *WEEK)
+        room_sharing_indicators(bookings(rows), checked_in_persons(bookings(rows), CHECKINS), ROOMS, OPENING, FACILITIES, *WEEK)
     assert err.value.file == "bookings.csv" and err.value.row == 2
     assert reason in err.value.reason
 

@@ -82,33 +82,42 @@ def _check_bookings(bookings: pl.DataFrame, rooms: pl.DataFrame) -> None:
         raise BadInputError(first["source_file"], first["source_row"], first["reason"])
 
 
-def booking_usage(bookings: pl.DataFrame, checkins: pl.DataFrame, rooms: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
-    """One row per booking that starts in [start, end] (local dates): hours, persons, used, week_start.
+def checked_in_persons(bookings: pl.DataFrame, checkins: pl.DataFrame) -> pl.DataFrame:
+    """Persons who checked in at the facility during each booking: booking_id, checked_in (party size, 1 when
+    empty; a check-in inside k of the bookings at once counts 1/k for each). Bookings without one are left out.
 
-    Raises BadInputError (file, row, reason) for a booking that cannot be counted.
+    A sum over check-ins: for check-ins split into pieces (months, say), the pieces' sums per booking add up to
+    the sum over all, and a check-in outside every booking adds nothing.
     """
-    _check_bookings(bookings, rooms)
-    in_period = bookings.filter(_local_date(pl.col("starts_at")).is_between(start, end))
     visits = checkins.select(
         "facility_id", "visited_at", "source_file", "source_row", persons=pl.col("party_size").fill_null(1).cast(pl.Float64),
         day=pl.col("visited_at").dt.date(),
     )
     # matched day by day (UTC): joining every booking with every check-in of its facility grows with their product
     # and ran out of memory at 10M check-ins; a booking covers the days from its start to just before its end
-    booking_days = in_period.select(
+    booking_days = bookings.select(
         "booking_id", "facility_id", "starts_at", "ends_at",
         day=pl.date_ranges(pl.col("starts_at").dt.date(), (pl.col("ends_at") - pl.duration(microseconds=1)).dt.date()),
     ).explode("day")
-    matched = (
+    return (
         booking_days.join(visits, on=["facility_id", "day"], how="inner")
         .filter((pl.col("visited_at") >= pl.col("starts_at")) & (pl.col("visited_at") < pl.col("ends_at")))
-        # a check-in inside k simultaneous bookings counts 1/k for each
         .with_columns(share=1 / pl.len().over("source_file", "source_row"))
         .group_by("booking_id")
         .agg(checked_in=(pl.col("persons") * pl.col("share")).sum())
     )
+
+
+def booking_usage(bookings: pl.DataFrame, checked_in: pl.DataFrame, rooms: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """One row per booking that starts in [start, end] (local dates): hours, persons, used, week_start.
+    checked_in: checked_in_persons of the bookings (summed over pieces of the check-ins, if read in pieces).
+
+    Raises BadInputError (file, row, reason) for a booking that cannot be counted.
+    """
+    _check_bookings(bookings, rooms)
+    in_period = bookings.filter(_local_date(pl.col("starts_at")).is_between(start, end))
     return (
-        in_period.join(matched, on="booking_id", how="left")
+        in_period.join(checked_in.select("booking_id", "checked_in"), on="booking_id", how="left")
         .with_columns(
             hours=_hours(pl.col("starts_at"), pl.col("ends_at")),
             persons=pl.coalesce(pl.col("attendees").cast(pl.Float64), pl.col("checked_in"), pl.lit(0.0)),
@@ -293,11 +302,12 @@ def candidate_rooms(idle: pl.DataFrame, gaps: pl.DataFrame, year: int) -> pl.Dat
 
 
 def room_sharing_indicators(
-    bookings: pl.DataFrame, checkins: pl.DataFrame, rooms: pl.DataFrame, opening_hours: pl.DataFrame,
+    bookings: pl.DataFrame, checked_in: pl.DataFrame, rooms: pl.DataFrame, opening_hours: pl.DataFrame,
     facilities: pl.DataFrame, start: date, end: date,
 ) -> pl.DataFrame:
-    """All room-sharing indicators of the catalogue for the period [start, end] (local dates), long form MART_SCHEMA."""
-    usage = booking_usage(bookings, checkins, rooms, start, end)
+    """All room-sharing indicators of the catalogue for the period [start, end] (local dates), long form MART_SCHEMA.
+    checked_in: checked_in_persons of the bookings."""
+    usage = booking_usage(bookings, checked_in, rooms, start, end)
     idle = idle_by_room(bookings, rooms, opening_hours, facilities, start, end)
     weekly = _frame(_weekly_hours(usage))
     area_of = facilities.select("facility_id", area=pl.col("area_code"))

@@ -31,7 +31,16 @@ from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.population_projection import LandNotCoveredError, parse_genesis_projection, project_areas
 from transforms.projection import PROJECTION_COLUMNS, participation_rates, project_demand
 from transforms.resilience_config import RESILIENCE_PATH, ProjectionSettings, ResilienceConfig, load_resilience_config
-from transforms.room_sharing import LOCAL_TZ, candidate_rooms, idle_by_room, room_sharing_indicators
+from transforms.room_sharing import LOCAL_TZ, candidate_rooms, checked_in_persons, idle_by_room, room_sharing_indicators
+from warehouse.checkin_reads import (
+    checkin_months,
+    checkins_in,
+    checkins_inside_bookings,
+    checkins_of_facility,
+    facilities_with_checkins,
+    read_utc,
+    visitors_in,
+)
 from warehouse.load_projection import land_projection
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
@@ -167,31 +176,31 @@ def _label(band: tuple[int, int | None]) -> str:
 
 # --- usage marts ------------------------------------------------------------------------------------------------
 
-def _months(checkins: pl.DataFrame) -> list[tuple[date, date]]:
-    starts = checkins["visit_date"].dt.month_start().unique().sort().to_list()
-    return [(s, pl.Series([s]).dt.month_end()[0]) for s in starts]
-
-
-def reach_by_district(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
-                      settings: ResilienceConfig) -> pl.DataFrame:
-    """penetration_rate per home district, facility type and month (visitors of the type's facilities); and
-    participation_rate per home district and check-in age band over the configured base period."""
+def penetration_in_month(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
+                         settings: ResilienceConfig, month: tuple[date, date]) -> list[pl.DataFrame]:
+    """penetration_rate per home district and facility type over one month's check-ins (visitors of the type's
+    facilities), one frame per type with visits in that month."""
     if checkins.is_empty() or population.is_empty():
-        return _shaped(None, REACH_DISTRICT_SCHEMA)
+        return []
     typed = checkins.join(facilities.select("facility_id", "type"), on="facility_id", how="left")
-    parts = []
-    for target in settings.targets:
-        of_type = typed.filter(pl.col("type") == target.facility_type)
-        if of_type.is_empty():
-            continue
-        parts += [
-            penetration(of_type, population, target.band, month).with_columns(convention=pl.lit(target.facility_type))
-            for month in _months(of_type)
-        ]
+    return [
+        penetration(of_type, population, target.band, month).with_columns(convention=pl.lit(target.facility_type))
+        for target in settings.targets
+        if not (of_type := typed.filter(pl.col("type") == target.facility_type)).is_empty()
+    ]
+
+
+def reach_by_district(penetrations: list[pl.DataFrame], base_visitors: pl.DataFrame, population: pl.DataFrame,
+                      settings: ResilienceConfig) -> pl.DataFrame:
+    """The penetration rates of every month (penetration_in_month) and participation_rate per home district and
+    check-in age band over the configured base period (base_visitors: the visitors of that period,
+    warehouse.checkin_reads.visitors_in)."""
+    if population.is_empty():
+        return _shaped(None, REACH_DISTRICT_SCHEMA)
+    parts = list(penetrations)
     start, end = settings.participation_period
-    in_base = checkins.filter(pl.col("visit_date").is_between(start, end))
-    if not in_base.is_empty():
-        parts.append(participation_rates(in_base, population, (start, end)).with_columns(convention=pl.col("band")))
+    if not base_visitors.is_empty():
+        parts.append(participation_rates(base_visitors, population, (start, end)).with_columns(convention=pl.col("band")))
     mart = _concat(parts)
     if mart is None:
         return _shaped(None, REACH_DISTRICT_SCHEMA)
@@ -201,12 +210,13 @@ def reach_by_district(checkins: pl.DataFrame, population: pl.DataFrame, faciliti
                                                      nulls_last=True)
 
 
-def reach_by_facility(checkins: pl.DataFrame, facilities: pl.DataFrame) -> pl.DataFrame:
-    """outside_district_share per facility and month; its visitors with a known home district are the count."""
-    if checkins.is_empty():
+def reach_by_facility(monthly: list[pl.DataFrame]) -> pl.DataFrame:
+    """outside_district_share per facility and month (transforms.coverage.outside_district_share of each month);
+    its visitors with a known home district are the count."""
+    mart = _concat(monthly)
+    if mart is None:
         return _shaped(None, REACH_FACILITY_SCHEMA)
-    parts = [outside_district_share(checkins, facilities, month) for month in _months(checkins)]
-    mart = pl.concat(parts).with_columns(distinct_visitors=pl.col("denominator").cast(pl.Int64))
+    mart = mart.with_columns(distinct_visitors=pl.col("denominator").cast(pl.Int64))
     return _shaped(mart, REACH_FACILITY_SCHEMA).sort("facility_id", "period_start")
 
 
@@ -225,8 +235,18 @@ def _daily(checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
     return daily_visits(checkins, registry.opening_hours, closed_dates(registry, start, end))
 
 
+ANOMALY_ORDER = ["facility_id", "offer", "visit_date"]
+TREND_ORDER = ["indicator_id", "facility_id", "offer", "week"]
+
+
+def in_order(parts: list[pl.DataFrame], schema: dict, order: list[str]) -> pl.DataFrame:
+    """The marts of several facilities as one, in the order each one has."""
+    return _shaped(_concat(parts), schema).sort(order)
+
+
 def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
-    """The anomaly mart: one row per facility, offer and day, value = robust z (numerator / denominator)."""
+    """The anomaly mart: one row per facility, offer and day, value = robust z (numerator / denominator).
+    checkins: all of a facility's (or several facilities') check-ins; a facility's series need all of its days."""
     if checkins.is_empty():
         return _shaped(None, ANOMALY_SCHEMA)
     s = settings.anomalies
@@ -242,7 +262,7 @@ def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, setting
         denominator=pl.when(judged).then(pl.max_horizontal(pl.col("baseline_mad") * MAD_TO_SD, pl.lit(s.min_scale))),
         distinct_visitors=pl.col("distinct_visitors").fill_null(0),
     )
-    return _shaped(mart, ANOMALY_SCHEMA).sort("facility_id", "offer", "visit_date")
+    return _shaped(mart, ANOMALY_SCHEMA).sort(ANOMALY_ORDER)
 
 
 def visitors_in_trailing_weeks(visitor_weeks: pl.DataFrame, series: list[str], weeks: int) -> pl.DataFrame:
@@ -298,7 +318,7 @@ def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: 
     mart = trends.join(counted, on=[*series, "week", "indicator_id"], how="left").with_columns(
         pl.col("distinct_visitors").fill_null(0).cast(pl.Int64)
     )
-    return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
+    return _shaped(mart, TREND_SCHEMA).sort(TREND_ORDER)
 
 
 def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
@@ -350,7 +370,8 @@ def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
 def demand_projection(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
                       projection: pl.DataFrame | None, settings: ResilienceConfig, file: str) -> pl.DataFrame:
     """projected_visitors, required_capacity and capacity_gap per home district, year, variant and scenario;
-    empty without a projection (none is invented) or without check-ins in the base period."""
+    empty without a projection (none is invented) or without check-ins in the base period. checkins: those of
+    the base period, or its distinct visitors (warehouse.checkin_reads.visitors_in): only they are counted."""
     start, end = settings.participation_period
     in_base = checkins.filter(pl.col("visit_date").is_between(start, end)) if not checkins.is_empty() else checkins
     if projection is None or in_base.is_empty() or population.is_empty():
@@ -389,12 +410,15 @@ def candidate_room_list(bookings: pl.DataFrame, registry: FacilityRegistry, proj
     ], how="diagonal_relaxed"), CANDIDATE_SCHEMA)
 
 
-def room_sharing(bookings: pl.DataFrame, checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
-    """Every room-sharing indicator over the local dates the loaded bookings span."""
+def room_sharing(bookings: pl.DataFrame, checked_in: list[pl.DataFrame], registry: FacilityRegistry) -> pl.DataFrame:
+    """Every room-sharing indicator over the local dates the loaded bookings span. checked_in: checked_in_persons
+    of the bookings for each piece of the check-ins (summed here)."""
     if bookings.is_empty():
         return _shaped(None, ROOM_SCHEMA)
     local = bookings["starts_at"].dt.convert_time_zone(LOCAL_TZ).dt.date()
-    mart = room_sharing_indicators(bookings, checkins, registry.rooms, registry.opening_hours, registry.facilities,
+    nobody = pl.DataFrame(schema={"booking_id": bookings.schema["booking_id"], "checked_in": pl.Float64})
+    per_booking = pl.concat([nobody, *checked_in]).group_by("booking_id").agg(pl.col("checked_in").sum())
+    mart = room_sharing_indicators(bookings, per_booking, registry.rooms, registry.opening_hours, registry.facilities,
                                    local.min(), local.max())
     return _shaped(mart, ROOM_SCHEMA)
 
@@ -433,11 +457,6 @@ def fiscal_stress(finance: pl.DataFrame, settings: ResilienceConfig, projection:
 
 
 # --- reading the warehouse --------------------------------------------------------------------------------------
-
-def _staging(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
-    """DuckDB hands TIMESTAMPTZ back in its session time zone; the transforms agree on UTC."""
-    return con.sql(query).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
-
 
 def _area_points(path: Path | None) -> pl.DataFrame | None:
     if path is None:
@@ -479,19 +498,31 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
 
     registry = load_facility_registry(config.facility_registry)
     facilities = registry.facilities
-    # all of history in memory (docs/scaling.md); without the bookkeeping columns, a third less
-    checkins = _staging(con, "SELECT * EXCLUDE (sha256, loaded_run_id) FROM staging.checkins")
-    bookings = _staging(con, "SELECT * FROM staging.room_bookings")
+    # check-ins in bounded pieces (warehouse/checkin_reads.py): all of history at once does not fit at 100M rows
+    bookings = read_utc(con, "SELECT * FROM staging.room_bookings")
+    penetrations, outside_shares, checked_in = [], [], []
+    for month in checkin_months(con):
+        piece = checkins_in(con, *month)
+        penetrations += penetration_in_month(piece, population, facilities, settings, month)
+        outside_shares.append(outside_district_share(piece, facilities, month))
+        if not bookings.is_empty():
+            checked_in.append(checked_in_persons(bookings, checkins_inside_bookings(con, *month)))
+    anomalies, trends = [], []
+    for facility_id in facilities_with_checkins(con):
+        piece = checkins_of_facility(con, facility_id)
+        anomalies.append(demand_anomalies(piece, registry, settings))
+        trends.append(demand_trends(piece, registry, settings))
+    base_visitors = visitors_in(con, *settings.participation_period)
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
-    projection_mart = demand_projection(checkins, population, facilities, projection, settings, projection_file)
+    projection_mart = demand_projection(base_visitors, population, facilities, projection, settings, projection_file)
     return tables | {
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
-        "marts.reach_by_district": reach_by_district(checkins, population, facilities, settings),
-        "marts.reach_by_facility": reach_by_facility(checkins, facilities),
-        "marts.demand_anomalies": demand_anomalies(checkins, registry, settings),
-        "marts.demand_trends": demand_trends(checkins, registry, settings),
+        "marts.reach_by_district": reach_by_district(penetrations, base_visitors, population, settings),
+        "marts.reach_by_facility": reach_by_facility(outside_shares),
+        "marts.demand_anomalies": in_order(anomalies, ANOMALY_SCHEMA, ANOMALY_ORDER),
+        "marts.demand_trends": in_order(trends, TREND_SCHEMA, TREND_ORDER),
         "marts.demand_projection": projection_mart,
         "marts.candidate_rooms": candidate_room_list(bookings, registry, projection_mart),
-        "marts.room_sharing": room_sharing(bookings, checkins, registry),
+        "marts.room_sharing": room_sharing(bookings, checked_in, registry),
     }
