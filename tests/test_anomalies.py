@@ -7,15 +7,16 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from transforms.anomalies import FLAG_CLOSED, FLAG_SHORT_HISTORY, anomaly_flags, daily_visits, visit_trends
+from transforms.anomalies import FLAG_CLOSED, FLAG_SHORT_HISTORY, anomaly_flags, daily_visits, visit_counts, visit_trends
 
 TUESDAY = date(2024, 1, 2)
 OPEN_TUESDAYS = pl.DataFrame({"facility_id": ["F"], "weekday": [2]})
 
 
 def visits_on(counts: dict[date, int], offer: str = "sewing") -> pl.DataFrame:
+    """Visit counts per day, from one check-in row per visit."""
     rows = [{"facility_id": "F", "offer": offer, "visit_date": day} for day, n in counts.items() for _ in range(n)]
-    return pl.DataFrame(rows, schema={"facility_id": pl.String, "offer": pl.String, "visit_date": pl.Date})
+    return visit_counts(pl.DataFrame(rows, schema={"facility_id": pl.String, "offer": pl.String, "visit_date": pl.Date}))
 
 
 def tuesdays(*counts: int) -> dict[date, int]:

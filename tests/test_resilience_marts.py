@@ -263,23 +263,29 @@ def test_candidate_rooms_are_idle_rooms_in_districts_with_a_projected_gap():
 
 
 def test_distinct_visitors_of_trailing_weeks_equal_counting_every_window():
-    """The running count of merged coverage intervals against the definition: the visitors with a visit in the
-    window, counted window by window, for gaps shorter, equal to and longer than the window."""
+    """The running count of merged coverage runs (warehouse/sql/trailing_visitors.sql) against the definition: the
+    visitors with a visit in the window, counted window by window, for gaps shorter, equal to and longer than the
+    window, visits on any weekday."""
     import random
 
-    from warehouse.marts_resilience import visitors_in_trailing_weeks
+    from warehouse.checkin_reads import trailing_visitors
 
     rng = random.Random(7)
     monday = date(2024, 1, 1)
-    rows = {(f, o, f"v{v}", monday + timedelta(weeks=rng.randrange(30)))
+    rows = {(f, o, f"v{v}", monday + timedelta(days=rng.randrange(30 * 7)))
             for f, o, v in ((rng.choice("ab"), rng.choice("xy"), rng.randrange(25)) for _ in range(400))}
-    visitor_weeks = pl.DataFrame(list(rows), schema=["facility_id", "offer", "visitor_pseudonym", "week"], orient="row")
+    visits = pl.DataFrame(list(rows), schema=["facility_id", "offer", "visitor_pseudonym", "visit_date"], orient="row")
+    visitor_weeks = visits.with_columns(week=pl.col("visit_date").dt.truncate("1w"))
     series = ["facility_id", "offer"]
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.register("visits", visits)
+    con.execute("CREATE TABLE staging.checkins AS SELECT * FROM visits")
     for weeks in (1, 3, 4):
+        steps = pl.concat([trailing_visitors(con, f, weeks) for f in ("a", "b")])
         ends = pl.DataFrame({"week": [monday + timedelta(weeks=n) for n in range(36)]}).join(
             visitor_weeks.select(series).unique(), how="cross")
-        counted = ends.sort("week").join_asof(visitors_in_trailing_weeks(visitor_weeks, series, weeks).sort("week"),
-                                              on="week", by=series, check_sortedness=False)
+        counted = ends.sort("week").join_asof(steps.sort("week"), on="week", by=series, check_sortedness=False)
         for row in counted.iter_rows(named=True):
             expected = visitor_weeks.filter(
                 (pl.col("facility_id") == row["facility_id"]) & (pl.col("offer") == row["offer"])

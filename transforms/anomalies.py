@@ -29,18 +29,24 @@ FLAG_SHORT_HISTORY = "insufficient_history"
 SERIES = ["facility_id", "offer"]
 
 
+def visit_counts(checkins: pl.DataFrame) -> pl.DataFrame:
+    """Visits per facility, offer and local date on the days with visits (the input of daily_visits)."""
+    return checkins.group_by(*SERIES, "visit_date").agg(visits=pl.len().cast(pl.Int64))
+
+
 def daily_visits(
-    checkins: pl.DataFrame, opening_hours: pl.DataFrame, closed_dates: pl.DataFrame | None = None
+    counts: pl.DataFrame, opening_hours: pl.DataFrame, closed_dates: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Visits per facility, offer and local date, with zero on open days without visits.
 
-    Every offer of a facility gets a row on every open day between the facility's first and last visit.
+    counts: facility_id, offer, visit_date, visits on the days with visits (visit_counts, or aggregated by the
+    warehouse). Every offer of a facility gets a row on every open day between the facility's first and last visit.
     Output: facility_id, offer, visit_date, weekday (1 = Monday), visits (Int64), is_open.
     closed_dates: facility_id, visit_date (holidays, closures) on top of the weekly opening hours.
     """
-    counts = checkins.group_by(*SERIES, "visit_date").agg(visits=pl.len().cast(pl.Int64))
-    span = checkins.group_by("facility_id").agg(first=pl.col("visit_date").min(), last=pl.col("visit_date").max())
-    offers = checkins.select(*SERIES).unique()
+    counts = counts.select(*SERIES, "visit_date", pl.col("visits").cast(pl.Int64))
+    span = counts.group_by("facility_id").agg(first=pl.col("visit_date").min(), last=pl.col("visit_date").max())
+    offers = counts.select(*SERIES).unique()
     calendar = (
         span.select("facility_id", visit_date=pl.date_ranges("first", "last", interval="1d"))
         .explode("visit_date")

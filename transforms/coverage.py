@@ -134,20 +134,25 @@ def visitors_per_population(
     home_district_unknown. The population is each area's latest reference date not after the period's end.
     """
     ind = indicator(indicator_id)
-    # one row per visitor, home district and recorded band before crossing with the bands: what is counted are
-    # distinct visitors (and whether any straddles a band), and the visits of a year times the bands took 9.8 GB at
-    # 10M check-ins
-    visits = (
+    # one row per visitor, home district and recorded band: what is counted are distinct visitors (and whether any
+    # straddles a band); only the few recorded bands are crossed with the bands, then each visitor joined to the
+    # bands its recorded band overlaps (crossing every visitor with every band: 9.4 GB at 100M check-ins)
+    visitors = (
         _in_period(checkins, period)
-        .select("home_district", "visitor_pseudonym", "age_from", "age_to").unique()
-        .join(_band_frame(bands), how="cross")
-        .with_columns(visit_to=pl.col("age_to").fill_null(OPEN_END))
+        .select("home_district", "visitor_pseudonym", "age_from", visit_to=pl.col("age_to").fill_null(OPEN_END))
+        .unique()
     )
-    overlapping = visits.filter((pl.col("age_from") < pl.col("band_to")) & (pl.col("visit_to") > pl.col("band_from")))
-    inside = (pl.col("age_from") >= pl.col("band_from")) & (pl.col("visit_to") <= pl.col("band_to"))
-    counted = overlapping.group_by(pl.col("home_district").alias("area_code"), "band").agg(
-        visitors=pl.col("visitor_pseudonym").filter(inside).n_unique(),
-        straddling=(~inside).sum(),
+    placed = (
+        visitors.select("age_from", "visit_to").unique()
+        .join(_band_frame(bands), how="cross")
+        .filter((pl.col("age_from") < pl.col("band_to")) & (pl.col("visit_to") > pl.col("band_from")))
+        .with_columns(inside=(pl.col("age_from") >= pl.col("band_from")) & (pl.col("visit_to") <= pl.col("band_to")))
+    )
+    counted = visitors.join(placed, on=["age_from", "visit_to"], how="inner").group_by(
+        pl.col("home_district").alias("area_code"), "band"
+    ).agg(
+        visitors=pl.col("visitor_pseudonym").filter(pl.col("inside")).n_unique(),
+        straddling=(~pl.col("inside")).sum(),
     )
     people = band_populations(latest_population(population, period[1]), bands).filter(pl.col("band") != "total")
     joined = people.join(counted, on=["area_code", "band"], how="full", coalesce=True).with_columns(

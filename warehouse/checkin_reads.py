@@ -3,8 +3,9 @@
 All of history in Polars took 1.6 GB per 10M check-ins before any mart was computed (all resilience marts: 7.1 GB
 peak at 10M; at 100M it would not fit 16 GB). Each piece holds everything the results computed from it rest on:
 
-- one facility at a time: anomalies and trends (their series are a facility's offers; the calendar of open days
-  spans the facility's first to last visit);
+- aggregated by DuckDB: visits and distinct visitors per facility, offer and day, one month at a time
+  (anomalies and trends), and the distinct visitors of the trailing weeks per offer, one facility at a time
+  (trends; warehouse/sql/trailing_visitors.sql);
 - one calendar month at a time: penetration and outside-district share (monthly values, across facilities);
 - the base period's distinct visitors: participation rates and the demand projection count distinct visitors
   per home district and recorded age band, nothing else;
@@ -18,16 +19,18 @@ transforms agree on UTC.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
-FACILITY_COLUMNS = "facility_id, offer, visit_date, visitor_pseudonym"
+TRAILING_VISITORS = (Path(__file__).parent / "sql" / "trailing_visitors.sql").read_text(encoding="utf-8")
+
 MONTH_COLUMNS = ("facility_id, visited_at, visit_date, visitor_pseudonym, age_from, age_to, home_district, "
                  "source_file, source_row")
 
 
-def read_utc(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> pl.DataFrame:
+def read_utc(con: duckdb.DuckDBPyConnection, query: str, params: list | dict | None = None) -> pl.DataFrame:
     return con.sql(query, params=params).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
@@ -35,8 +38,24 @@ def facilities_with_checkins(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in con.execute("SELECT DISTINCT facility_id FROM staging.checkins ORDER BY 1").fetchall()]
 
 
-def checkins_of_facility(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
-    return read_utc(con, f"SELECT {FACILITY_COLUMNS} FROM staging.checkins WHERE facility_id = ?", [facility_id])
+def daily_visits_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
+    """Visits and distinct visitors per facility, offer and local date in [start, end] (a month: the distinct
+    count of all history in one query would have to hold every visitor-day)."""
+    return read_utc(
+        con,
+        """SELECT facility_id, offer, visit_date, count(*) AS visits,
+                  count(DISTINCT visitor_pseudonym) AS distinct_visitors
+           FROM staging.checkins WHERE visit_date BETWEEN ? AND ?
+           GROUP BY ALL""",
+        [start, end],
+    )
+
+
+def trailing_visitors(con: duckdb.DuckDBPyConnection, facility_id: str, weeks: int) -> pl.DataFrame:
+    """Distinct visitors per offer of the facility in the `weeks` weeks up to each week, a step function
+    (facility_id, offer, week, distinct_visitors; warehouse/sql/trailing_visitors.sql), computed by DuckDB under
+    its memory limit: the busiest facility of the 100M benchmark has 26M check-ins."""
+    return read_utc(con, TRAILING_VISITORS, {"facility_id": facility_id, "weeks": weeks})
 
 
 def checkin_months(con: duckdb.DuckDBPyConnection) -> list[tuple[date, date]]:

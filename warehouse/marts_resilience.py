@@ -36,9 +36,10 @@ from warehouse.checkin_reads import (
     checkin_months,
     checkins_in,
     checkins_inside_bookings,
-    checkins_of_facility,
+    daily_visits_in,
     facilities_with_checkins,
     read_utc,
+    trailing_visitors,
     visitors_in,
 )
 from warehouse.load_projection import land_projection
@@ -74,6 +75,9 @@ ANOMALY_SCHEMA = {
     "is_anomaly": pl.Boolean, "direction": pl.String, "distinct_visitors": pl.Int64,
 }
 ANOMALY_UNIT = "robust z-score"  # not a catalogue indicator (docs/indicators-resilience.md): the unit is stated here
+DAILY_SCHEMA = {"facility_id": pl.String, "offer": pl.String, "visit_date": pl.Date, "visits": pl.Int64,
+                "distinct_visitors": pl.Int64}
+STEP_SCHEMA = {"facility_id": pl.String, "offer": pl.String, "week": pl.Date, "distinct_visitors": pl.Int64}
 TREND_SCHEMA = {
     "indicator_id": pl.String, "facility_id": pl.String, "offer": pl.String, "week": pl.Date, "value": pl.Float64,
     "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64, "distinct_visitors": pl.Int64,
@@ -230,30 +234,19 @@ def closed_dates(registry: FacilityRegistry, start: date, end: date) -> pl.DataF
     return regular.join(opened, on=["facility_id", "visit_date"], how="anti").select("facility_id", "visit_date")
 
 
-def _daily(checkins: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
-    start, end = checkins["visit_date"].min(), checkins["visit_date"].max()
-    return daily_visits(checkins, registry.opening_hours, closed_dates(registry, start, end))
+def _daily(counts: pl.DataFrame, registry: FacilityRegistry) -> pl.DataFrame:
+    start, end = counts["visit_date"].min(), counts["visit_date"].max()
+    return daily_visits(counts, registry.opening_hours, closed_dates(registry, start, end))
 
 
-ANOMALY_ORDER = ["facility_id", "offer", "visit_date"]
-TREND_ORDER = ["indicator_id", "facility_id", "offer", "week"]
-
-
-def in_order(parts: list[pl.DataFrame], schema: dict, order: list[str]) -> pl.DataFrame:
-    """The marts of several facilities as one, in the order each one has."""
-    return _shaped(_concat(parts), schema).sort(order)
-
-
-def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
+def demand_anomalies(counts: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
     """The anomaly mart: one row per facility, offer and day, value = robust z (numerator / denominator).
-    checkins: all of a facility's (or several facilities') check-ins; a facility's series need all of its days."""
-    if checkins.is_empty():
+    counts: visits and distinct_visitors per facility, offer and visit_date (warehouse.checkin_reads.daily_visits_in)."""
+    if counts.is_empty():
         return _shaped(None, ANOMALY_SCHEMA)
     s = settings.anomalies
-    flagged = anomaly_flags(_daily(checkins, registry), s.window_weeks, s.min_history, s.threshold, s.min_scale)
-    visitors = checkins.group_by("facility_id", "offer", "visit_date").agg(
-        distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64)
-    )
+    flagged = anomaly_flags(_daily(counts, registry), s.window_weeks, s.min_history, s.threshold, s.min_scale)
+    visitors = counts.select("facility_id", "offer", "visit_date", "distinct_visitors")
     judged = pl.col("robust_z").is_not_null()
     mart = flagged.join(visitors, on=["facility_id", "offer", "visit_date"], how="left").with_columns(
         value=pl.col("robust_z"),
@@ -262,63 +255,35 @@ def demand_anomalies(checkins: pl.DataFrame, registry: FacilityRegistry, setting
         denominator=pl.when(judged).then(pl.max_horizontal(pl.col("baseline_mad") * MAD_TO_SD, pl.lit(s.min_scale))),
         distinct_visitors=pl.col("distinct_visitors").fill_null(0),
     )
-    return _shaped(mart, ANOMALY_SCHEMA).sort(ANOMALY_ORDER)
+    return _shaped(mart, ANOMALY_SCHEMA).sort("facility_id", "offer", "visit_date")
 
 
-def visitors_in_trailing_weeks(visitor_weeks: pl.DataFrame, series: list[str], weeks: int) -> pl.DataFrame:
-    """Distinct visitors per series in the `weeks` weeks up to each week, as a step function: one row per week in
-    which the count changes (series, week, distinct_visitors); look a week up with an as-of join.
-
-    A visit in week w counts for the windows ending in w … w + weeks - 1. Each visitor's overlapping or touching
-    coverage intervals are merged, and the count is a running sum of +1 where a merged interval starts and -1 a week
-    after it ends: linear in the visitor-weeks. (Joining every window end with every visitor-week of its series
-    grows with weeks × visitor-weeks and ran out of 24 GB at 10M check-ins.)
-    """
-    step = pl.duration(days=7)
-    # each visitor's weeks in order, visitors one after another (a group_by into sorted lists: sorting all rows by
-    # the text keys took five times longer); a run starts at the next visitor or after a gap longer than the window
-    ordered = (
-        visitor_weeks.group_by(*series, "visitor_pseudonym").agg(pl.col("week").sort())
-        .with_row_index("visitor").explode("week")
-    )
-    next_visitor = pl.col("visitor") != pl.col("visitor").shift(1)
-    gap = (pl.col("week") - pl.col("week").shift(1)) > step * weeks
-    runs = (
-        ordered.with_columns(run=(next_visitor | gap).fill_null(True).cum_sum())
-        .group_by("run")
-        .agg(*[pl.col(c).first() for c in series], first=pl.col("week").min(), last=pl.col("week").max())
-    )
-    changes = pl.concat([
-        runs.select(*series, week=pl.col("first"), change=pl.lit(1)),
-        runs.select(*series, week=pl.col("last") + step * weeks, change=pl.lit(-1)),
-    ])
-    return (
-        changes.group_by(*series, "week").agg(pl.col("change").sum())
-        .sort(*series, "week")
-        .select(*series, "week", distinct_visitors=pl.col("change").cum_sum().over(series).cast(pl.Int64))
-    )
+def trend_windows(settings: ResilienceConfig) -> dict[str, int]:
+    """The weeks over which each trend indicator counts distinct visitors."""
+    return {"weekly_visits": 1, "visit_trend": settings.trends.window_weeks}
 
 
-def demand_trends(checkins: pl.DataFrame, registry: FacilityRegistry, settings: ResilienceConfig) -> pl.DataFrame:
+def demand_trends(counts: pl.DataFrame, visitor_steps: dict[int, pl.DataFrame], registry: FacilityRegistry,
+                  settings: ResilienceConfig) -> pl.DataFrame:
     """weekly_visits and visit_trend per facility, offer and week; distinct visitors of the week, or of the trend's
-    trailing window."""
-    if checkins.is_empty():
+    trailing window. counts: visits per facility, offer and visit_date; visitor_steps: for each window of
+    trend_windows, the distinct visitors per facility and offer as a step function over weeks (facility_id, offer,
+    week, distinct_visitors; warehouse.checkin_reads.trailing_visitors)."""
+    if counts.is_empty():
         return _shaped(None, TREND_SCHEMA)
-    window = settings.trends.window_weeks
-    trends = visit_trends(_daily(checkins, registry), window, settings.trends.min_weeks)
+    trends = visit_trends(_daily(counts, registry), settings.trends.window_weeks, settings.trends.min_weeks)
     series = ["facility_id", "offer"]
-    visitor_weeks = checkins.select(*series, "visitor_pseudonym", week=pl.col("visit_date").dt.truncate("1w")).unique()
     # both sides sorted by week, so within every series too (Polars cannot check that itself when `by` is given)
     counted = pl.concat([
         trends.filter(pl.col("indicator_id") == indicator).select(*series, "week", "indicator_id").unique()
-        .sort("week").join_asof(visitors_in_trailing_weeks(visitor_weeks, series, weeks).sort("week"),
-                                on="week", by=series, strategy="backward", check_sortedness=False)
-        for indicator, weeks in (("weekly_visits", 1), ("visit_trend", window))
+        .sort("week").join_asof(visitor_steps[weeks].sort("week"), on="week", by=series, strategy="backward",
+                                check_sortedness=False)
+        for indicator, weeks in trend_windows(settings).items()
     ])
     mart = trends.join(counted, on=[*series, "week", "indicator_id"], how="left").with_columns(
         pl.col("distinct_visitors").fill_null(0).cast(pl.Int64)
     )
-    return _shaped(mart, TREND_SCHEMA).sort(TREND_ORDER)
+    return _shaped(mart, TREND_SCHEMA).sort("indicator_id", *series, "week")
 
 
 def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
@@ -468,6 +433,13 @@ def _area_points(path: Path | None) -> pl.DataFrame | None:
     return parse_area_points(data, str(path))
 
 
+def _detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy that owns its text. Polars' text columns can be views into the buffers of the frame they were
+    computed from: the few rows kept from each month's check-ins kept every month's text alive (more than 20 GB
+    at 100M check-ins); through Arrow the copy gets buffers of its own."""
+    return pl.from_arrow(frame.to_arrow())
+
+
 def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig,
                            resilience: Path = RESILIENCE_PATH) -> dict[str, pl.DataFrame]:
     """{mart table: frame} of the resilience, room-sharing and fiscal marts, and marts.demography_indicators
@@ -500,18 +472,18 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     facilities = registry.facilities
     # check-ins in bounded pieces (warehouse/checkin_reads.py): all of history at once does not fit at 100M rows
     bookings = read_utc(con, "SELECT * FROM staging.room_bookings")
-    penetrations, outside_shares, checked_in = [], [], []
+    penetrations, outside_shares, checked_in, daily = [], [], [], []
     for month in checkin_months(con):
         piece = checkins_in(con, *month)
-        penetrations += penetration_in_month(piece, population, facilities, settings, month)
-        outside_shares.append(outside_district_share(piece, facilities, month))
+        penetrations += [_detached(p) for p in penetration_in_month(piece, population, facilities, settings, month)]
+        outside_shares.append(_detached(outside_district_share(piece, facilities, month)))
+        daily.append(daily_visits_in(con, *month))
         if not bookings.is_empty():
             checked_in.append(checked_in_persons(bookings, checkins_inside_bookings(con, *month)))
-    anomalies, trends = [], []
-    for facility_id in facilities_with_checkins(con):
-        piece = checkins_of_facility(con, facility_id)
-        anomalies.append(demand_anomalies(piece, registry, settings))
-        trends.append(demand_trends(piece, registry, settings))
+    counts = pl.concat(daily) if daily else pl.DataFrame(schema=DAILY_SCHEMA)
+    steps = {weeks: pl.concat([trailing_visitors(con, f, weeks) for f in facilities_with_checkins(con)] or
+                              [pl.DataFrame(schema=STEP_SCHEMA)])
+             for weeks in trend_windows(settings).values()}
     base_visitors = visitors_in(con, *settings.participation_period)
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
@@ -520,8 +492,8 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
         "marts.reach_by_district": reach_by_district(penetrations, base_visitors, population, settings),
         "marts.reach_by_facility": reach_by_facility(outside_shares),
-        "marts.demand_anomalies": in_order(anomalies, ANOMALY_SCHEMA, ANOMALY_ORDER),
-        "marts.demand_trends": in_order(trends, TREND_SCHEMA, TREND_ORDER),
+        "marts.demand_anomalies": demand_anomalies(counts, registry, settings),
+        "marts.demand_trends": demand_trends(counts, steps, registry, settings),
         "marts.demand_projection": projection_mart,
         "marts.candidate_rooms": candidate_room_list(bookings, registry, projection_mart),
         "marts.room_sharing": room_sharing(bookings, checked_in, registry),
