@@ -143,7 +143,7 @@ def print_table(result: dict) -> None:
     for key, value in result["ratios"].items():
         print(f"{key:<40}{value}")
     for target, verdict in result["targets"].items():
-        print(f"{target:<40}{verdict}")
+        print(f"{target:<44}{verdict}")
 
 
 def main(argv: list[str] | None = None) -> dict:
