@@ -56,6 +56,14 @@ def test_visitor_reference_is_replaced_by_its_hmac_and_never_kept():
     assert "card-000123" not in dumped and "card-000124" not in dumped
 
 
+def test_pseudonyms_are_the_hmac_of_the_utf8_reference_and_empty_stays_empty():
+    from transforms.pseudonymise import pseudonymise
+
+    refs = pl.Series("visitor_ref", ["Jürgen-7", " ausweis 12 ", "", None, "Jürgen-7"])
+    assert pseudonymise(refs, KEY).to_list() == [hmac_hex("Jürgen-7"), hmac_hex("ausweis 12"), None, None,
+                                                 hmac_hex("Jürgen-7")]
+
+
 def test_jsonl_gives_the_same_rows_as_csv():
     jsonl = (
         b'{"timestamp": "2024-01-08T15:42:00+01:00", "facility_id": "ha-a", "offer": "Treff, offen", '
