@@ -48,6 +48,8 @@ def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_form
     (two threads): every file landed and parsed ahead (parse_delivery), each validated (GX), quarantined and loaded
     by the single writer (ingest_file) as soon as its own parse is done, in name order; then the run's Data Docs."""
     warehouse.unlink(missing_ok=True)  # a warehouse of an earlier run would skip every file as already loaded
+    # every benchmark run has the same run id: the Data Docs of the run would render the earlier runs' pages too
+    shutil.rmtree(work / "validation", ignore_errors=True)
     ctx = _context(work)
     per_file, totals = [], {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
     with connect_build(warehouse) as con, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
