@@ -22,6 +22,7 @@ from transforms.population_frame import INDICATOR_COLUMNS
 from transforms.pseudonymise import pseudonym_key_from_env
 from transforms.resilience_config import load_resilience_config
 from transforms.usage_indicators import visitor_indicators_from_cells
+from warehouse.duckdb_memory import memory_limited
 from warehouse.ingest import IngestContext, ingest_file, parse_delivery
 from warehouse.load_context import LoadContext
 from warehouse.load_usage_logs import load_checkins
@@ -104,7 +105,8 @@ def resilience_marts(warehouse: Path, work: Path) -> dict:
                     ingest_file(con, RUN_ID, source.name, source.format, path, ctx)
         setup = time.perf_counter() - started
         rows = con.sql("SELECT count(*) FROM staging.checkins").fetchall()[0][0]
-        marts = build_resilience_marts(con, config)
+        with memory_limited(con, config.duckdb_memory_limit):  # as build_marts runs them
+            marts = build_resilience_marts(con, config)
     return {"rows": rows, "setup_seconds": round(setup, 3), "marts_seconds": round(time.perf_counter() - started - setup, 3),
             "mart_rows": {table: frame.height for table, frame in marts.items()}}
 

@@ -10,6 +10,7 @@ from transforms.catalogue import catalogue_frame, load_catalogue
 from transforms.facility_registry import load_facility_registry
 from transforms.repair_cafes import repair_cafe_indicators
 from transforms.usage_indicators import room_indicators, visitor_indicators_from_cells
+from warehouse.duckdb_memory import memory_limited
 from warehouse.frames import insert_frame
 from warehouse.marts_resilience import build_resilience_marts
 from warehouse.usage_cells import checkin_dates, usage_cells
@@ -41,8 +42,10 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) ->
 def build_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[str, int]:
     """Rebuild every mart in one transaction; returns rows per mart."""
     tables = {"marts.repair_cafe_monthly": repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl())}
-    # demography (with the age structure), coverage, reach, demand, rooms, fiscal
-    tables |= build_resilience_marts(con, config)
+    # demography (with the age structure), coverage, reach, demand, rooms, fiscal; their check-in queries spill
+    # beyond the configured limit like the usage cells
+    with memory_limited(con, config.duckdb_memory_limit):
+        tables |= build_resilience_marts(con, config)
     if config.facility_registry is not None:
         registry = load_facility_registry(config.facility_registry)
         bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())

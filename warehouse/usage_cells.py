@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from transforms.usage_indicators import ALL, CELL_COLUMNS, DEFAULT_DURATION_MINUTES, UNKNOWN
+from warehouse.duckdb_memory import memory_limited
 
 USAGE_CELLS_SQL = Path(__file__).with_name("sql") / "usage_cells.sql"
 
@@ -46,26 +47,19 @@ def period_slices(first: date, last: date) -> list[tuple[str, date, date]]:
 def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> pl.DataFrame:
     """Per facility, period, breakdown and category: visits, distinct and repeat visitors, person-hours (CELL_COLUMNS).
 
-    memory_limit (e.g. "4GB"): DuckDB spills beyond it; without it DuckDB takes up to 80 % of RAM. The setting is
-    the database's, not the query's: the previous limit (as DuckDB reports it, to 0.1 GiB) is put back afterwards.
+    memory_limit (e.g. "4GB"): DuckDB spills beyond it (warehouse.duckdb_memory.memory_limited).
     """
     dates = checkin_dates(con)
     empty = pl.DataFrame(schema=CELL_SCHEMA)
     if dates is None:
         return empty
-    previous = con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] if memory_limit else None
-    if memory_limit:
-        con.execute("SET memory_limit = $limit", {"limit": memory_limit})
     query = USAGE_CELLS_SQL.read_text(encoding="utf-8")
     constants = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
-    try:
+    with memory_limited(con, memory_limit):
         slices = [
             con.sql(query, params={"period": period, "first_day": first, "end_day": end, **constants}).pl()
             for period, first, end in period_slices(*dates)
         ]
-    finally:
-        if previous is not None:
-            con.execute("SET memory_limit = $limit", {"limit": previous})
     return pl.concat([empty, *(s.cast(CELL_SCHEMA) for s in slices)]).select(CELL_COLUMNS)
 
 
