@@ -194,17 +194,25 @@ def penetration_in_month(checkins: pl.DataFrame, population: pl.DataFrame, facil
     ]
 
 
-def reach_by_district(penetrations: list[pl.DataFrame], base_visitors: pl.DataFrame, population: pl.DataFrame,
-                      settings: ResilienceConfig) -> pl.DataFrame:
-    """The penetration rates of every month (penetration_in_month) and participation_rate per home district and
-    check-in age band over the configured base period (base_visitors: the visitors of that period,
-    warehouse.checkin_reads.visitors_in)."""
+def base_participation(base_visitors: pl.DataFrame, population: pl.DataFrame,
+                       settings: ResilienceConfig) -> pl.DataFrame | None:
+    """participation_rate per home district and check-in age band over the configured base period (base_visitors:
+    the visitors of that period, warehouse.checkin_reads.visitors_in); None without visitors or population. Both
+    marts.reach_by_district and marts.demand_projection rest on it."""
+    if base_visitors.is_empty() or population.is_empty():
+        return None
+    return participation_rates(base_visitors, population, settings.participation_period)
+
+
+def reach_by_district(penetrations: list[pl.DataFrame], participation: pl.DataFrame | None,
+                      population: pl.DataFrame) -> pl.DataFrame:
+    """The penetration rates of every month (penetration_in_month) and the participation rates of the base period
+    (base_participation)."""
     if population.is_empty():
         return _shaped(None, REACH_DISTRICT_SCHEMA)
     parts = list(penetrations)
-    start, end = settings.participation_period
-    if not base_visitors.is_empty():
-        parts.append(participation_rates(base_visitors, population, (start, end)).with_columns(convention=pl.col("band")))
+    if participation is not None:
+        parts.append(participation.with_columns(convention=pl.col("band")))
     mart = _concat(parts)
     if mart is None:
         return _shaped(None, REACH_DISTRICT_SCHEMA)
@@ -332,19 +340,17 @@ def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
     return frame.select(PROJECTION_COLUMNS)
 
 
-def demand_projection(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
+def demand_projection(base_visitors: pl.DataFrame, participation: pl.DataFrame | None, facilities: pl.DataFrame,
                       projection: pl.DataFrame | None, settings: ResilienceConfig, file: str) -> pl.DataFrame:
     """projected_visitors, required_capacity and capacity_gap per home district, year, variant and scenario;
-    empty without a projection (none is invented) or without check-ins in the base period. checkins: those of
-    the base period, or its distinct visitors (warehouse.checkin_reads.visitors_in): only they are counted."""
-    start, end = settings.participation_period
-    in_base = checkins.filter(pl.col("visit_date").is_between(start, end)) if not checkins.is_empty() else checkins
-    if projection is None or in_base.is_empty() or population.is_empty():
+    empty without a projection (none is invented) or without participation rates (no visitors in the base period).
+    base_visitors: the visitors of the base period (warehouse.checkin_reads.visitors_in); participation: their
+    rates (base_participation)."""
+    if projection is None or participation is None:
         return _shaped(None, PROJECTION_MART_SCHEMA)
     p = settings.projection
-    rates = participation_rates(in_base, population, (start, end))
-    projected = project_demand(rates, projection, facilities, p.base_year, p.visitors_per_place, p.scenarios, file)
-    visitors = in_base.filter(pl.col("home_district").is_not_null()).group_by(area_code="home_district").agg(
+    projected = project_demand(participation, projection, facilities, p.base_year, p.visitors_per_place, p.scenarios, file)
+    visitors = base_visitors.filter(pl.col("home_district").is_not_null()).group_by(area_code="home_district").agg(
         distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64)
     )
     mart = projected.join(visitors, on="area_code", how="left").with_columns(
@@ -487,10 +493,11 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     base_visitors = visitors_in(con, *settings.participation_period)
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
-    projection_mart = demand_projection(base_visitors, population, facilities, projection, settings, projection_file)
+    participation = base_participation(base_visitors, population, settings)
+    projection_mart = demand_projection(base_visitors, participation, facilities, projection, settings, projection_file)
     return tables | {
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
-        "marts.reach_by_district": reach_by_district(penetrations, base_visitors, population, settings),
+        "marts.reach_by_district": reach_by_district(penetrations, participation, population),
         "marts.reach_by_facility": reach_by_facility(outside_shares),
         "marts.demand_anomalies": demand_anomalies(counts, registry, settings),
         "marts.demand_trends": demand_trends(counts, steps, registry, settings),
