@@ -8,9 +8,11 @@ The Data Docs are rendered once per run for that run's validations (build_docs),
 batch: the action rendered the suite page and the index again for every delivery, a third of the time of
 validating a year file of all Gemeinden.
 
-The suite runs with the SUMMARY result format (counts and a few examples); only when a blocking expectation fails
-are those expectations run again with COMPLETE to list every failing row. Listing all unexpected values of a
-warning that fails on a tenth of a million-row batch cost more than the whole suite.
+The suite runs with the BASIC result format (counts and up to 20 example values, all that audit.validation_results
+keeps); only when a blocking expectation fails are those expectations run again with COMPLETE to list every failing
+row. Listing all unexpected values of a warning that fails on a tenth of a million-row batch cost more than the
+whole suite, and SUMMARY's extra example indexes and value counts cost 0.65 of 1.5 s for a million check-ins: GX
+filters the nulls out of the whole batch, every column, once for each of them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class ValidationOutcome:
         return not self.failed_rows
 
 
-SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+COUNTS_AND_EXAMPLES = {"result_format": "BASIC", "partial_unexpected_count": 20}
 EVERY_FAILING_ROW = {"result_format": "COMPLETE", "include_unexpected_rows": False}
 
 
@@ -94,7 +96,7 @@ def _checkpoint(context, root: str, suite_name: str, expectations: list):
         gx.ValidationDefinition(name=suite_name, data=_batch_definition(context, suite_name), suite=suite)
     )
     checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(name=suite_name, validation_definitions=[definition], actions=[], result_format=SUMMARY)
+        gx.Checkpoint(name=suite_name, validation_definitions=[definition], actions=[], result_format=COUNTS_AND_EXAMPLES)
     )
     _checkpoints[(root, suite_name)] = (content, checkpoint)
     return checkpoint

@@ -26,6 +26,10 @@ def hmac_hex(ref: str) -> str:
     return hmac.new(KEY, ref.encode(), hashlib.sha256).hexdigest()
 
 
+# without any quote: the field counts are checked by adding up the separators of the whole file first
+PLAIN = GOOD.replace(b'"Treff, offen"', b"Treff")
+
+
 def test_csv_rows_follow_the_checkins_contract():
     frame = parse_checkin_log(GOOD, "checkins_2024-01.csv", KEY)
     assert frame.schema == pl.Schema(CHECKIN_SCHEMA)
@@ -104,6 +108,11 @@ def test_repeated_check_in_points_to_the_first_row():
         (GOOD[:-1], "c.csv", 3, "truncated file: the last line has no line break"),
         (GOOD.replace(b"75+,,,", b"75+,,"), "c.csv", 2, "expected 8 comma-separated fields, found 7 field(s) (line 3)"),
         (GOOD + b"\n", "c.csv", 3, "found an empty line (line 4)"),
+        (PLAIN.replace(b"75+,,,", b"75+,,"), "c.csv", 2, "expected 8 comma-separated fields, found 7 field(s) (line 3)"),
+        (PLAIN.replace(b"75+,,,", b"75+,,,,"), "c.csv", 2, "expected 8 comma-separated fields, found 9 field(s) (line 3)"),
+        # one line too long, one too short: the separators add up, Polars refuses the long line
+        (PLAIN.replace(b"2,90", b"2,90,").replace(b"75+,,,", b"75+,,"), "c.csv", 1,
+         "expected 8 comma-separated fields, found 9 field(s) (line 2)"),
         (GOOD.replace(b"age_band,", b"").replace(b"6-17,", b"").replace(b"75+,", b""), "c.csv", 1, "missing column(s) age_band"),
         (GOOD.replace(b"offer", b"activity"), "c.csv", 1, "missing column(s) offer; unknown column(s) activity"),
         (HEADER, "c.csv", None, "header only, no records"),
@@ -121,7 +130,7 @@ def test_repeated_check_in_points_to_the_first_row():
          "c.jsonl", 2, "empty line"),
         (b'[1, 2]\n', "c.jsonl", 1, "not a JSON object"),
     ],
-    ids=["truncated", "short-line", "blank-line", "missing-column", "renamed-column", "header-only", "empty",
+    ids=["truncated", "short-line", "blank-line", "short-line-unquoted", "long-line-unquoted", "long-and-short-lines", "missing-column", "renamed-column", "header-only", "empty",
          "latin1", "open-quote", "jsonl-truncated", "jsonl-unknown-key", "jsonl-missing-key", "jsonl-blank-line",
          "jsonl-not-object"],
 )

@@ -78,8 +78,8 @@ def test_booking_rows_are_blocked_by_the_rule_that_names_the_problem(gx_root):
     assert (warning["blocking"], warning["unexpected_count"]) == (False, 3)  # rows 3, 4 and 5
 
 
-def test_every_failing_row_is_named_not_only_the_examples_of_the_summary(gx_root):
-    """The suite runs with the SUMMARY result format (20 examples per rule); the failing blocking rules are rerun to
+def test_every_failing_row_is_named_not_only_the_examples(gx_root):
+    """The suite runs with the BASIC result format (20 examples per rule); the failing blocking rules are rerun to
     list every failing row, so that none of them reaches the warehouse."""
     header = "timestamp,facility_id,offer,visitor_ref,age_band,home_district,party_size,duration_minutes\n"
     rows = [f"2024-01-10T17:{n % 60:02d}:00+01:00,{CAFE if n % 3 else 'ha-nowhere'},Reparatur,card-{n},30-49,05914,1,60\n"

@@ -97,6 +97,12 @@ def _ragged(file: str, record: int, line_number: int, line: str, fields: int, n_
     return BadInputError(file, record - 1, f"expected {n_fields} comma-separated fields, found {what} (line {line_number})")
 
 
+def _separators_add_up(text: str, n_fields: int) -> bool:
+    """Without quotes: n − 1 separators per line on average. pl.read_csv refuses a line with more fields than the
+    header, so together they mean n fields on every line; checked in 10 ms instead of 0.3 s per 1M lines."""
+    return '"' not in text and text.count(",") == (n_fields - 1) * text.count("\n")
+
+
 def _check_field_counts(text: str, n_fields: int, file: str) -> None:
     """Every record has as many fields as the header; Polars would silently pad a short line with nulls.
 
@@ -136,10 +142,15 @@ def _check_field_counts(text: str, n_fields: int, file: str) -> None:
 
 def read_csv_log(text: str, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
     """A CSV log with header → all columns as text (absent optional ones null), source_row = record number."""
-    header = [c.strip().strip('"') for c in text.split("\n", 1)[0].rstrip("\r").split(",")]
+    header = [c.strip().strip('"') for c in text[: text.find("\n")].rstrip("\r").split(",")]
     _check_columns(header, required, optional, file, 1)
-    _check_field_counts(text, len(header), file)
-    frame = pl.read_csv(text.encode("utf-8"), infer_schema=False)  # from bytes: 4× faster than from a StringIO
+    if not _separators_add_up(text, len(header)):
+        _check_field_counts(text, len(header), file)
+    try:
+        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False)  # from bytes: 4× faster than from a StringIO
+    except pl.exceptions.ComputeError:  # a line with more fields than the header: name it
+        _check_field_counts(text, len(header), file)
+        raise
     if frame.height == 0:
         raise BadInputError(file, None, "header only, no records")
     return _with_all_columns(frame, required, optional)
@@ -192,7 +203,7 @@ def read_log(data: bytes, file: str, required: list[str], optional: list[str]) -
     """CSV or JSON Lines, told apart by the extension (.jsonl, .ndjson) or else by a first character '{'."""
     text = decode_utf8_strict(data, file)
     _check_complete(text, file)
-    is_jsonl = PurePath(file).suffix.lower() in (".jsonl", ".ndjson") or text.lstrip().startswith("{")
+    is_jsonl = PurePath(file).suffix.lower() in (".jsonl", ".ndjson") or re.match(r"\s*\{", text) is not None
     return (read_jsonl_log if is_jsonl else read_csv_log)(text, file, required, optional)
 
 
