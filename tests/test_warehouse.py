@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import polars as pl
 import pytest
 
 from conftest import GENESIS_2018, ORDS_202303, ORDS_202309, ROOT, SAMPLE
-from transforms.pseudonymise import KEY_VARIABLE, PseudonymKeyError
+from transforms.pseudonymise import KEY_VARIABLE, PseudonymKeyError, pseudonym_key_from_env, pseudonymise
 
 CHECKINS_JAN = SAMPLE / "usage" / "checkins_2024-01.csv"
 from warehouse.ingest import IngestContext, ingest_file
@@ -57,11 +59,45 @@ def test_a_warehouse_from_before_migration_0010_keeps_its_rows_and_loses_only_th
         query = "SELECT * FROM staging.{} ORDER BY ALL"
         before = {t: old.sql(query.format(t)).fetchall() for t in ("checkins", "population")}
         monkeypatch.undo()
-        assert migrate(old) == ["0010_checkins_without_primary_key.sql", "0011_population_without_primary_key.sql"]
+        assert migrate(old)[:2] == ["0010_checkins_without_primary_key.sql", "0011_population_without_primary_key.sql"]
         assert {t: old.sql(query.format(t)).fetchall() for t in before} == before
         keys = old.sql("""SELECT table_name FROM duckdb_constraints()
                           WHERE schema_name = 'staging' AND constraint_type = 'PRIMARY KEY'""").fetchall()
         assert not {"checkins", "population"} & {t for (t,) in keys}
+
+
+def test_migration_0012_shortens_stored_pseudonyms_to_those_of_new_deliveries(tmp_path, dirs, monkeypatch):
+    """Pseudonyms stored before 0012 (the whole HMAC in hex) become the 12 characters that parsing gives now, in
+    the check-ins and in the records of quarantined rows; the visitors of old and new deliveries still match."""
+    older = tmp_path / "migrations_0001_0011"
+    older.mkdir()
+    for f in sorted(Path("warehouse/migrations").glob("*.sql"))[:11]:
+        (older / f.name).write_text(f.read_text())
+    refs = ["card-1", "Jürgen-7", "card-3"]
+    rows = [f"2024-01-08T1{n}:00:00+01:00,{facility},Treff,{ref},30-49,05962,1,60\n"
+            for n, (ref, facility) in enumerate(zip(refs, ["mk-seniorentreff-luedenscheid", "nowhere", "nowhere"]))]
+    delivery = tmp_path / "checkins_2024-01-08.csv"
+    delivery.write_text(CHECKINS_JAN.read_text(encoding="utf-8").splitlines(keepends=True)[0] + "".join(rows),
+                        encoding="utf-8")
+    key = pseudonym_key_from_env()
+    now = dict(zip(refs, pseudonymise(pl.Series(refs), key)))
+    before_0012 = {ref: hmac.new(key, ref.encode(), hashlib.sha256).hexdigest() for ref in refs}
+    with connect_build(tmp_path / "old.duckdb") as old:
+        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", older)
+        migrate(old)
+        assert ingest_file(old, "r1", "checkins", "checkin_log", delivery, dirs).rows_quarantined == 2
+        for ref in refs:  # as the code before 0012 stored them
+            old.execute("UPDATE staging.checkins SET visitor_pseudonym = ? WHERE visitor_pseudonym = ?",
+                        [before_0012[ref], now[ref]])
+            old.execute("UPDATE audit.quarantine SET record = replace(record, ?, ?)", [now[ref], before_0012[ref]])
+        assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(before_0012["card-1"],)]
+        monkeypatch.undo()
+        assert migrate(old) == ["0012_short_visitor_pseudonyms.sql"]
+        assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(now["card-1"],)]
+        quarantined = old.sql("SELECT DISTINCT record ->> 'visitor_pseudonym', record ->> 'facility_id' FROM audit.quarantine"
+                              " ORDER BY 1").fetchall()
+        assert quarantined == sorted([(now["Jürgen-7"], "nowhere"), (now["card-3"], "nowhere")])
+    assert {len(p) for p in now.values()} == {12}
 
 
 def test_successive_deliveries_leave_the_current_records_and_mark_withdrawn(con, dirs):

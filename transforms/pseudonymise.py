@@ -3,6 +3,13 @@
 A plain hash of a card number can be reversed by hashing every possible card number; a keyed hash cannot without
 the key. The same key gives the same pseudonym for the same visitor in every delivery, so repeat visits and unique
 visitors can be counted without ever storing who the visitor is. Rotating the key breaks that link on purpose.
+
+The pseudonym is the first 72 bits of the HMAC in base64: 12 characters. DuckDB keeps strings of up to 12 bytes
+inside the row instead of behind a pointer, and every usage mart counts distinct pseudonyms: over a month of 9M
+check-ins that count took half the time of the same count over the 64 hex characters of the whole HMAC, and the
+check-in table is a fifth smaller. Two visitors share a pseudonym with a probability of about n² / 2⁷³ for n
+visitors: 1 in 9 billion for a city with a million card holders, 1 in a million for 100 million, and then one
+count is off by one. Migration 0012 shortened the pseudonyms stored before (its first 18 hex characters are those 72 bits).
 """
 
 from __future__ import annotations
@@ -55,19 +62,23 @@ def _key_from_block(name: str) -> str:
         raise PseudonymKeyError(f"Prefect Secret block {name!r} named in {BLOCK_VARIABLE} could not be loaded: {err}") from None
 
 
+PSEUDONYM_BYTES = 9  # 72 bits: 12 base64 characters, no padding
+
+
 def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
-    """Hex HMAC-SHA256 of each stripped, non-empty reference; null stays null (and an empty reference becomes null).
+    """The pseudonym (see above) of each stripped, non-empty reference; null stays null (and an empty reference
+    becomes null).
 
     Each distinct reference is hashed once: logs repeat the same visitors many times. The references go in as
-    UTF-8 bytes and the digests are hex-encoded and joined back by Polars, not one by one in Python (a delivery of
+    UTF-8 bytes and the digests are encoded and joined back by Polars, not one by one in Python (a delivery of
     1M check-ins has ~575k distinct references: 1.4 → 1.0 s).
     """
     check_key(key)
     cleaned = series.cast(pl.String).str.strip_chars()
     cleaned = cleaned.set(cleaned.str.len_bytes() == 0, None)
     distinct = cleaned.drop_nulls().unique()
-    digests = pl.Series([hmac.digest(key, ref, hashlib.sha256) for ref in distinct.cast(pl.Binary).to_list()],
-                        dtype=pl.Binary)
-    lookup = pl.DataFrame({"ref": distinct, "pseudonym": digests.bin.encode("hex")})
+    digests = pl.Series([hmac.digest(key, ref, hashlib.sha256)[:PSEUDONYM_BYTES]
+                         for ref in distinct.cast(pl.Binary).to_list()], dtype=pl.Binary)
+    lookup = pl.DataFrame({"ref": distinct, "pseudonym": digests.bin.encode("base64")})
     joined = cleaned.to_frame("ref").join(lookup, on="ref", how="left", maintain_order="left")
     return joined["pseudonym"].rename(series.name)
