@@ -99,7 +99,7 @@ def _ragged(file: str, record: int, line_number: int, line: str, fields: int, n_
 
 def _separators_add_up(text: str, n_fields: int) -> bool:
     """Without quotes: n − 1 separators per line on average. pl.read_csv refuses a line with more fields than the
-    header, so together they mean n fields on every line; checked in 10 ms instead of 0.3 s per 1M lines."""
+    header, so together they mean n fields on every line; ~0.07 s instead of 0.33 s per 1M lines."""
     return '"' not in text and text.count(",") == (n_fields - 1) * text.count("\n")
 
 
