@@ -7,9 +7,10 @@ visitors can be counted without ever storing who the visitor is. Rotating the ke
 The pseudonym is the first 72 bits of the HMAC in base64: 12 characters. DuckDB keeps strings of up to 12 bytes
 inside the row instead of behind a pointer, and every usage mart counts distinct pseudonyms: over a month of 9M
 check-ins that count took half the time of the same count over the 64 hex characters of the whole HMAC, and a
-warehouse of 100M check-ins is half the size (4.3 → 2.2 GB). Two visitors share a pseudonym with a probability of about n² / 2⁷³ for n
-visitors: 1 in 9 billion for a city with a million card holders, 1 in a million for 100 million, and then one
-count is off by one. Migration 0012 shortened the pseudonyms stored before (its first 18 hex characters are those 72 bits).
+warehouse of 100M check-ins is half the size (4.3 → 2.2 GB). Two visitors share a pseudonym with a probability of
+about n² / 2⁷³ for n visitors: 1 in 9 billion for a city with a million card holders, 1 in a million for 100
+million, and then one count is off by one. Migration 0012 shortened the pseudonyms stored before (its first 18 hex
+characters are those 72 bits).
 """
 
 from __future__ import annotations
