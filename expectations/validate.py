@@ -1,8 +1,7 @@
 """Runs a suite with Great Expectations on one delivered batch and says which rows must be quarantined.
 
-GX reads pandas, so the Polars batch is handed over as a pandas frame: text and time columns Arrow-backed (cheap
-to convert), numbers as NumPy (GX compares those vectorised; Arrow-backed numbers go through a Python function per
-value). Its positional index is the row position in the batch, which maps back to the source row.
+GX reads pandas, so the Polars batch is handed over as a pandas frame (_pandas_batch says in which dtypes). Its
+positional index is the row position in the batch, which maps back to the source row.
 
 The Data Docs are rendered once per run for that run's validations (build_docs), not by a checkpoint action per
 batch: the action rendered the suite page and the index again for every delivery, a third of the time of
@@ -111,19 +110,37 @@ def _columns_checked(expectations: list) -> list[str]:
     return sorted(named)
 
 
+FEW_DISTINCT = 1_000  # text with at most this many distinct values among the first SAMPLE_ROWS goes in as categories
+SAMPLE_ROWS = 10_000
+
+
 def _pandas_batch(frame: pl.DataFrame, expectations: list):
-    """Only the columns the suite checks: GX copies the whole frame for every row filter it applies."""
+    """Only the columns the suite checks, in the dtypes GX handles fastest.
+
+    GX copies the whole batch for every row filter it applies (dropping the nulls of the column an expectation
+    checks), and casts a column to `str` before matching it against a pattern. So text goes in as pandas' own
+    Arrow-backed `str` (the cast is then free) and text with few distinct values as categories (a row filter copies
+    their codes, not their text): 0.86–0.91 → 0.71–0.79 s for a million check-ins. Numbers go in as NumPy (GX
+    compares Arrow-backed numbers one value at a time), times Arrow-backed.
+    """
     import pandas as pd
     import pyarrow as pa
 
     checked = frame.select(_columns_checked(expectations))
     integers = [name for name, dtype in checked.schema.items() if dtype.is_integer()]
-    table = checked.with_columns(pl.col(integers).cast(pl.Int64)).to_arrow()
+    few = [name for name, dtype in checked.schema.items()
+           if dtype == pl.String and checked[name].head(SAMPLE_ROWS).n_unique() <= FEW_DISTINCT]
+    table = checked.with_columns(pl.col(integers).cast(pl.Int64), pl.col(few).cast(pl.Categorical)).to_arrow()
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))  # what `astype(str)` gives in pandas 3
 
-    def text_and_time_in_arrow(dtype: pa.DataType):
-        return None if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) else pd.ArrowDtype(dtype)
+    def gx_friendly(dtype: pa.DataType):
+        if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_dictionary(dtype):
+            return None  # NumPy numbers, pandas categories
+        if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+            return text
+        return pd.ArrowDtype(dtype)
 
-    return table.to_pandas(types_mapper=text_and_time_in_arrow)
+    return table.to_pandas(types_mapper=gx_friendly)
 
 
 def _column(config) -> str:

@@ -104,6 +104,24 @@ def test_repeated_check_in_points_to_the_first_row():
     assert parse_checkin_log(data, "c.csv", KEY)["duplicate_of_row"].to_list() == [None, None, 1]
 
 
+def test_interleaved_repeats_each_point_to_their_own_first_row():
+    visit = {ref: f"2024-01-08T15:42:00+01:00,ha-a,Treff,{ref},6-17,05914,2,90\n".encode() for ref in "abc"}
+    other_offer = b"2024-01-08T15:42:00+01:00,ha-a,Beratung,a,6-17,05914,2,90\n"  # same visitor, another offer
+    data = HEADER + visit["a"] + visit["b"] + visit["a"] + other_offer + visit["c"] + visit["b"] + visit["a"]
+    assert parse_checkin_log(data, "c.csv", KEY)["duplicate_of_row"].to_list() == [None, None, 1, None, None, 2, 1]
+
+
+@pytest.mark.parametrize("file", ["c.csv", "c.jsonl"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(file):
+    body = GOOD if file == "c.csv" else (
+        b'{"timestamp": "2024-01-08T15:42:00+01:00", "facility_id": "ha-a", "offer": "Treff", '
+        b'"visitor_ref": "card-000123", "age_band": "6-17"}\n'
+    )
+    frame = parse_checkin_log(b"\xef\xbb\xbf" + body, file, KEY)
+    assert frame["visited_at_text"][0] == "2024-01-08T15:42:00+01:00"
+    assert frame["visitor_pseudonym"][0] == hmac_b64("card-000123")
+
+
 @pytest.mark.parametrize(
     ("data", "file", "row", "reason"),
     [

@@ -13,6 +13,7 @@ is refused rather than guessed.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -140,14 +141,15 @@ def _check_field_counts(text: str, n_fields: int, file: str) -> None:
         raise _ragged(file, bad["record"], bad["line_number"], bad["line"], bad["fields"], n_fields)
 
 
-def read_csv_log(text: str, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
-    """A CSV log with header → all columns as text (absent optional ones null), source_row = record number."""
+def read_csv_log(text: str, data: bytes, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
+    """A CSV log with header → all columns as text (absent optional ones null), source_row = record number.
+    `data` is `text` as UTF-8 bytes."""
     header = [c.strip().strip('"') for c in text[: text.find("\n")].rstrip("\r").split(",")]
     _check_columns(header, required, optional, file, 1)
     if not _separators_add_up(text, len(header)):
         _check_field_counts(text, len(header), file)
     try:
-        frame = pl.read_csv(text.encode("utf-8"), infer_schema=False)  # from bytes: 4× faster than from a StringIO
+        frame = pl.read_csv(data, infer_schema=False)  # from bytes: 4× faster than from a StringIO
     except pl.exceptions.ComputeError:  # a line with more fields than the header: name it
         _check_field_counts(text, len(header), file)
         raise
@@ -173,12 +175,12 @@ def _first_bad_json_line(text: str) -> tuple[int, str]:
     return 1, "not readable as JSON Lines"
 
 
-def read_jsonl_log(text: str, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
-    """JSON Lines, one object per line → all columns as text, source_row = line number. Numbers become text."""
+def read_jsonl_log(text: str, data: bytes, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
+    """JSON Lines, one object per line → all columns as text, source_row = line number. Numbers become text.
+    `data` is `text` as UTF-8 bytes."""
     blank = text.find("\n\n")
     if text.startswith("\n") or blank >= 0:
         raise BadInputError(file, text.count("\n", 0, blank) + 2 if blank >= 0 else 1, "empty line inside JSON Lines")
-    data = text.encode("utf-8")
     try:
         columns = pl.scan_ndjson(io.BytesIO(data), infer_schema_length=None).collect_schema().names()
         _check_columns(columns, required, optional, file, None)  # keys may differ from line to line
@@ -203,8 +205,9 @@ def read_log(data: bytes, file: str, required: list[str], optional: list[str]) -
     """CSV or JSON Lines, told apart by the extension (.jsonl, .ndjson) or else by a first character '{'."""
     text = decode_utf8_strict(data, file)
     _check_complete(text, file)
+    utf8 = data.removeprefix(codecs.BOM_UTF8)  # the bytes of `text`: encoding it again took 0.06 s per 1M rows
     is_jsonl = PurePath(file).suffix.lower() in (".jsonl", ".ndjson") or re.match(r"\s*\{", text) is not None
-    return (read_jsonl_log if is_jsonl else read_csv_log)(text, file, required, optional)
+    return (read_jsonl_log if is_jsonl else read_csv_log)(text, utf8, file, required, optional)
 
 
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
@@ -250,10 +253,15 @@ def blank_to_null(text: pl.Expr) -> pl.Expr:
     return pl.when(stripped.str.len_chars() > 0).then(stripped)
 
 
-def repeat_of_earlier_row(keys: list[str]) -> pl.Expr:
-    """The first source_row with the same key, on every later row with that key; null on first occurrences."""
+def mark_repeats(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """duplicate_of_row: the first source_row with the same key, on every later row with that key; null on first
+    occurrences. Only the rows whose key occurs more than once are grouped: a delivery has none or a few, and
+    grouping all of them cost 0.2 s per 1M check-ins, finding the repeated ones 0.05 s."""
+    repeated = frame.select(pl.struct(keys).is_duplicated()).to_series().arg_true()
     first = pl.col("source_row").min().over(keys)
-    return pl.when(first != pl.col("source_row")).then(first)
+    earlier = frame[repeated].select(pl.when(first != pl.col("source_row")).then(first)).to_series()
+    marks = pl.repeat(None, frame.height, dtype=pl.Int64, eager=True).scatter(repeated, earlier)
+    return frame.with_columns(marks.alias("duplicate_of_row"))
 
 
 def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
@@ -283,9 +291,7 @@ def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
             age_to=pl.col("age_band").replace_strict(age_to, default=None, return_dtype=pl.Int32),
         )
     )
-    with_repeats = parsed.with_columns(
-        duplicate_of_row=repeat_of_earlier_row(["facility_id", "visited_at", "offer", "visitor_pseudonym"])
-    )
+    with_repeats = mark_repeats(parsed, ["facility_id", "visited_at", "offer", "visitor_pseudonym"])
     return with_repeats.select(
         [pl.col(name).cast(dtype, strict=False) for name, dtype in CHECKIN_SCHEMA.items()]
     )

@@ -11,9 +11,9 @@ import polars as pl
 
 from transforms.checkin_log import (
     blank_to_null,
+    mark_repeats,
     parse_timestamp,
     read_log,
-    repeat_of_earlier_row,
     whole_number,
 )
 
@@ -57,11 +57,10 @@ def parse_room_bookings(data: bytes, file: str) -> pl.DataFrame:
         source_file=pl.lit(file),
         room_key=pl.concat_str("facility_id", "room_id", separator="|"),
         room_provider_key=pl.concat_str("facility_id", "room_id", "provider", separator="|"),
-        duplicate_of_row=repeat_of_earlier_row(["booking_id"]),
     ).with_columns(
         attendees=whole_number(pl.col("attendees_text")),
         booked_minutes=(pl.col("ends_at") - pl.col("starts_at")).dt.total_minutes(),
     )
-    return parsed.select(
+    return mark_repeats(parsed, ["booking_id"]).select(
         [pl.col(name).cast(dtype, strict=False) for name, dtype in BOOKING_SCHEMA.items()]
     ).sort("source_row")
