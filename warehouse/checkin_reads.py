@@ -51,11 +51,12 @@ def daily_visits_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> p
     )
 
 
-def trailing_visitors(con: duckdb.DuckDBPyConnection, facility_id: str, weeks: int) -> pl.DataFrame:
-    """Distinct visitors per offer of the facility in the `weeks` weeks up to each week, a step function
-    (facility_id, offer, week, distinct_visitors; warehouse/sql/trailing_visitors.sql), computed by DuckDB under
-    its memory limit: the busiest facility of the 100M benchmark has 26M check-ins."""
-    return read_utc(con, TRAILING_VISITORS, {"facility_id": facility_id, "weeks": weeks})
+def trailing_visitors(con: duckdb.DuckDBPyConnection, facility_id: str, windows: list[int]) -> pl.DataFrame:
+    """Distinct visitors per offer of the facility in the `weeks` weeks up to each week, for each window length in
+    `windows`, a step function (weeks, facility_id, offer, week, distinct_visitors;
+    warehouse/sql/trailing_visitors.sql), computed by DuckDB under its memory limit: the busiest facility of the
+    100M benchmark has 26M check-ins."""
+    return read_utc(con, TRAILING_VISITORS, {"facility_id": facility_id, "windows": windows})
 
 
 def checkin_months(con: duckdb.DuckDBPyConnection) -> list[tuple[date, date]]:

@@ -77,7 +77,7 @@ ANOMALY_SCHEMA = {
 ANOMALY_UNIT = "robust z-score"  # not a catalogue indicator (docs/indicators-resilience.md): the unit is stated here
 DAILY_SCHEMA = {"facility_id": pl.String, "offer": pl.String, "visit_date": pl.Date, "visits": pl.Int64,
                 "distinct_visitors": pl.Int64}
-STEP_SCHEMA = {"facility_id": pl.String, "offer": pl.String, "week": pl.Date, "distinct_visitors": pl.Int64}
+STEP_SCHEMA = {"weeks": pl.Int32, "facility_id": pl.String, "offer": pl.String, "week": pl.Date, "distinct_visitors": pl.Int64}
 TREND_SCHEMA = {
     "indicator_id": pl.String, "facility_id": pl.String, "offer": pl.String, "week": pl.Date, "value": pl.Float64,
     "flag": pl.String, "numerator": pl.Float64, "denominator": pl.Float64, "distinct_visitors": pl.Int64,
@@ -271,12 +271,12 @@ def trend_windows(settings: ResilienceConfig) -> dict[str, int]:
     return {"weekly_visits": 1, "visit_trend": settings.trends.window_weeks}
 
 
-def demand_trends(counts: pl.DataFrame, visitor_steps: dict[int, pl.DataFrame], registry: FacilityRegistry,
+def demand_trends(counts: pl.DataFrame, visitor_steps: pl.DataFrame, registry: FacilityRegistry,
                   settings: ResilienceConfig) -> pl.DataFrame:
     """weekly_visits and visit_trend per facility, offer and week; distinct visitors of the week, or of the trend's
-    trailing window. counts: visits per facility, offer and visit_date; visitor_steps: for each window of
-    trend_windows, the distinct visitors per facility and offer as a step function over weeks (facility_id, offer,
-    week, distinct_visitors; warehouse.checkin_reads.trailing_visitors)."""
+    trailing window. counts: visits per facility, offer and visit_date; visitor_steps: for each window length of
+    trend_windows, the distinct visitors per facility and offer as a step function over weeks (weeks, facility_id,
+    offer, week, distinct_visitors; warehouse.checkin_reads.trailing_visitors)."""
     if counts.is_empty():
         return _shaped(None, TREND_SCHEMA)
     trends = visit_trends(_daily(counts, registry), settings.trends.window_weeks, settings.trends.min_weeks)
@@ -284,8 +284,8 @@ def demand_trends(counts: pl.DataFrame, visitor_steps: dict[int, pl.DataFrame], 
     # both sides sorted by week, so within every series too (Polars cannot check that itself when `by` is given)
     counted = pl.concat([
         trends.filter(pl.col("indicator_id") == indicator).select(*series, "week", "indicator_id").unique()
-        .sort("week").join_asof(visitor_steps[weeks].sort("week"), on="week", by=series, strategy="backward",
-                                check_sortedness=False)
+        .sort("week").join_asof(visitor_steps.filter(pl.col("weeks") == weeks).drop("weeks").sort("week"), on="week",
+                                by=series, strategy="backward", check_sortedness=False)
         for indicator, weeks in trend_windows(settings).items()
     ])
     mart = trends.join(counted, on=[*series, "week", "indicator_id"], how="left").with_columns(
@@ -487,9 +487,9 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
         if not bookings.is_empty():
             checked_in.append(checked_in_persons(bookings, checkins_inside_bookings(con, *month)))
     counts = pl.concat(daily) if daily else pl.DataFrame(schema=DAILY_SCHEMA)
-    steps = {weeks: pl.concat([trailing_visitors(con, f, weeks) for f in facilities_with_checkins(con)] or
-                              [pl.DataFrame(schema=STEP_SCHEMA)])
-             for weeks in trend_windows(settings).values()}
+    windows = sorted(set(trend_windows(settings).values()))
+    steps = pl.concat([trailing_visitors(con, f, windows) for f in facilities_with_checkins(con)] or
+                      [pl.DataFrame(schema=STEP_SCHEMA)])
     base_visitors = visitors_in(con, *settings.participation_period)
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
