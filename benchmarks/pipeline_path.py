@@ -81,6 +81,7 @@ def usage_indicators(warehouse: Path) -> dict:
     registry = load_facility_registry(config.facility_registry)
     with connect_build(warehouse) as con:
         rows = con.sql("SELECT count(*) FROM staging.checkins").fetchall()[0][0]
+        con.execute("DELETE FROM cache.usage_cell_slices")  # every slice computed, as in the first run over a history
         cells = usage_cells(con, config.duckdb_memory_limit)
         mart = visitor_indicators_from_cells(cells, registry, checkin_dates(con))
     visits = mart.filter((pl.col("indicator_id") == "visits") & (pl.col("breakdown") == "total") & (pl.col("period") == "month"))

@@ -92,7 +92,7 @@ def test_migration_0012_shortens_stored_pseudonyms_to_those_of_new_deliveries(tm
             old.execute("UPDATE audit.quarantine SET record = replace(record, ?, ?)", [now[ref], before_0012[ref]])
         assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(before_0012["card-1"],)]
         monkeypatch.undo()
-        assert migrate(old) == ["0012_short_visitor_pseudonyms.sql"]
+        assert migrate(old)[0] == "0012_short_visitor_pseudonyms.sql"
         assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(now["card-1"],)]
         quarantined = old.sql("SELECT DISTINCT record ->> 'visitor_pseudonym', record ->> 'facility_id' FROM audit.quarantine"
                               " ORDER BY 1").fetchall()

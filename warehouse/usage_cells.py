@@ -4,12 +4,15 @@ Reading all check-ins into Polars costs memory in proportion to the history (9.7
 the cells are a few tens of thousands of rows whatever the history. DuckDB computes them one slice of time at a
 time (a calendar month for the monthly cells, a block of whole weeks for the weekly ones): a visitor's cells never
 span two slices, so the slices add up to the whole, and what DuckDB holds or spills is bounded by a slice. All of
-100M check-ins at once spilled more than 40 GB to disk before the disk was full.
+100M check-ins at once spilled more than 40 GB to disk before the disk was full. The cells of each slice are kept
+in cache.usage_cells, and a run computes only the slices whose check-ins changed (usage_cells).
 transforms.usage_indicators.visitor_indicators_from_cells turns them into marts.usage_visitors.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import polars as pl
 
 from transforms.usage_indicators import ALL, CELL_COLUMNS, DEFAULT_DURATION_MINUTES, UNKNOWN
 from warehouse.duckdb_memory import memory_limited
+from warehouse.frames import registered
 
 USAGE_CELLS_SQL = Path(__file__).with_name("sql") / "usage_cells.sql"
 
@@ -47,20 +51,75 @@ def period_slices(first: date, last: date) -> list[tuple[str, date, date]]:
 def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> pl.DataFrame:
     """Per facility, period, breakdown and category: visits, distinct and repeat visitors, person-hours (CELL_COLUMNS).
 
+    Only the slices whose check-ins changed since the cells were last computed are computed again; the others come
+    from cache.usage_cells (a delivery touches a month or two of a history of years). A slice's fingerprint covers
+    the query, its constants and every column of the slice's check-ins that the query reads, so any change to them
+    (a load, a replaced or deleted row, a new query) makes the slice stale; the cells are the same either way.
     memory_limit (e.g. "4GB"): DuckDB spills beyond it (warehouse.duckdb_memory.memory_limited).
     """
     dates = checkin_dates(con)
-    empty = pl.DataFrame(schema=CELL_SCHEMA)
-    if dates is None:
-        return empty
+    slices = period_slices(*dates) if dates else []
     query = USAGE_CELLS_SQL.read_text(encoding="utf-8")
     constants = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
+    fingerprints = _slice_fingerprints(con, slices, query + json.dumps(constants, sort_keys=True))
+    cached = {(period, first, end): fingerprint for period, first, end, fingerprint in
+              con.sql("SELECT period, first_day, end_day, fingerprint FROM cache.usage_cell_slices").fetchall()}
+    stale = [s for s in slices if cached.get(s) != fingerprints[s]]
     with memory_limited(con, memory_limit):
-        slices = [
-            con.sql(query, params={"period": period, "first_day": first, "end_day": end, **constants}).pl()
-            for period, first, end in period_slices(*dates)
-        ]
-    return pl.concat([empty, *(s.cast(CELL_SCHEMA) for s in slices)]).select(CELL_COLUMNS)
+        computed = {
+            (period, first, end): con.sql(query, params={"period": period, "first_day": first, "end_day": end,
+                                                         **constants}).pl()
+            for period, first, end in stale
+        }
+    _keep(con, fingerprints, computed)
+    cells = con.sql(f"SELECT {', '.join(CELL_COLUMNS)} FROM cache.usage_cells").pl()
+    return pl.concat([pl.DataFrame(schema=CELL_SCHEMA), cells.cast(CELL_SCHEMA)]).select(CELL_COLUMNS)
+
+
+Slice = tuple[str, date, date]  # period, first day, the day after the last
+
+
+def _slice_fingerprints(con: duckdb.DuckDBPyConnection, slices: list[Slice], definition: str) -> dict[Slice, str]:
+    """What the cells of each slice are computed from: the definition (query and constants) and, per slice, the
+    number of check-ins and the sum of their hashes over the columns the query reads (0.2 s at 10M check-ins)."""
+    days = con.sql(
+        """SELECT visit_date, count(*),
+                  sum(hash(facility_id, visitor_pseudonym, offer, age_band, home_district, party_size,
+                           duration_minutes)::HUGEINT)
+           FROM staging.checkins GROUP BY visit_date"""
+    ).fetchall()
+    fingerprints = {}
+    for period, first, end in slices:
+        inside = [(rows, content) for day, rows, content in days if first <= day < end]
+        content = f"{definition}|{sum(r for r, _ in inside)}|{sum(c for _, c in inside)}"
+        fingerprints[(period, first, end)] = hashlib.sha256(content.encode()).hexdigest()
+    return fingerprints
+
+
+def _keep(con: duckdb.DuckDBPyConnection, fingerprints: dict[Slice, str], computed: dict[Slice, pl.DataFrame]) -> None:
+    """The cache holds exactly the current slices (the keys of `fingerprints`): the computed ones replaced, those
+    that no longer exist dropped (when the history starts earlier, the blocks of weeks start on another day)."""
+    def slice_rows(slices) -> pl.DataFrame:
+        return pl.DataFrame([(*s, fingerprints[s]) for s in slices], orient="row",
+                            schema={"period": pl.String, "first_day": pl.Date, "end_day": pl.Date, "fingerprint": pl.String})
+
+    new_cells = pl.concat([pl.DataFrame(schema={**CELL_SCHEMA, "slice_first_day": pl.Date}),
+                           *(cells.cast(CELL_SCHEMA).with_columns(slice_first_day=pl.lit(first))
+                             for (_, first, _), cells in computed.items())], how="diagonal")
+    unchanged = slice_rows(s for s in fingerprints if s not in computed)
+    with registered(con, current_slices=slice_rows(fingerprints), unchanged_slices=unchanged, new_cells=new_cells):
+        con.execute("BEGIN")
+        try:
+            con.execute("""DELETE FROM cache.usage_cells AS c WHERE NOT EXISTS (
+                               SELECT 1 FROM unchanged_slices AS u
+                               WHERE u.period = c.period AND u.first_day = c.slice_first_day)""")
+            con.execute("INSERT INTO cache.usage_cells BY NAME SELECT * FROM new_cells")
+            con.execute("DELETE FROM cache.usage_cell_slices")
+            con.execute("INSERT INTO cache.usage_cell_slices BY NAME SELECT * FROM current_slices")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def checkin_dates(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
