@@ -5,7 +5,10 @@ idle:    the nightly flow with nothing new (every file already loaded) against a
 landing: a real local server (`python -m flows.serve_local` on a free port with a temporary home and config), a
          generated check-in file of `--rows` rows dropped into {home}/inbox/checkins/ the way facilities deliver
          (written as .part, then renamed); the clock runs from the rename until the published warehouse holds its
-         rows and the usage indicators built from them, and the file has moved to processed/.
+         rows and the usage indicators built from them, and the file has moved to processed/. `--history` starts
+         from a copy of an existing warehouse (e.g. the 10M benchmark's var/bench/10M/work/usage.duckdb) instead of
+         an empty one, its marts built once before the clock starts (the caches as the last nightly run left them),
+         and the delivery holds the week after the history's last day.
 
 Both print their numbers and write them to benchmarks/results/flow-<what>-<date>.json.
 """
@@ -23,13 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from flows.serve_local import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+LANDING_SEED = 7
 
 
 def _write(what: str, result: dict) -> Path:
@@ -76,26 +80,27 @@ def measure_idle(repeats: int) -> dict:
             "verdict": "met" if overhead <= 2.0 else "not met", "load_average": os.getloadavg()}
 
 
-def _published(warehouse: Path, rows: int) -> bool:
+def _published(warehouse: Path, file_name: str, rows: int) -> bool:
     import duckdb
 
     if not warehouse.exists():
         return False
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            loaded, indicators = con.sql(
-                "SELECT (SELECT count(*) FROM staging.checkins), (SELECT count(*) FROM marts.usage_visitors)"
+            loaded, indicators = con.execute(
+                "SELECT (SELECT count(*) FROM staging.checkins WHERE source_file = ?), (SELECT count(*) FROM marts.usage_visitors)",
+                [file_name],
             ).fetchall()[0]
     except duckdb.Error:  # the file is being swapped in
         return False
     return loaded >= rows * 0.99 and indicators > 0
 
 
-def measure_landing(rows: int) -> dict:
+def measure_landing(rows: int, history: Path | None = None) -> dict:
     """Seconds from a check-in file landing in the inbox to its indicators in the published warehouse."""
     import requests
 
-    from benchmarks.generate import write_checkin_deliveries
+    from benchmarks.generate import CHECKIN_PERIOD, write_checkin_deliveries
 
     work = Path(tempfile.mkdtemp(prefix="bench-landing-"))
     home = work / "home"
@@ -109,7 +114,24 @@ def measure_landing(rows: int) -> dict:
         '[inbox]\nstable_seconds = 1\n',
         encoding="utf-8",
     )
-    delivery = write_checkin_deliveries(work / "generated", rows, rows_per_file=rows)[0]
+    period = CHECKIN_PERIOD
+    history_rows = 0
+    if history is not None:
+        from flows.config import load_config
+        from warehouse.marts import build_marts
+        from warehouse.migrate import migrate
+        from warehouse.publish import connect_build
+
+        (home / "warehouse").mkdir(parents=True)
+        shutil.copyfile(history, home / "warehouse" / "demand.duckdb")
+        with connect_build(home / "warehouse" / "demand.duckdb") as con:
+            migrate(con)
+            build_marts(con, load_config(config))
+            history_rows, last_day = con.sql("SELECT count(*), max(visit_date) FROM staging.checkins").fetchall()[0]
+        period = (last_day + timedelta(days=1), last_day + timedelta(days=7))  # the week after the history
+    # another seed than the benchmark inputs: new visits, not a repeat of the history's first rows
+    delivery = write_checkin_deliveries(work / "generated", rows, seed=LANDING_SEED, rows_per_file=rows, period=period)[0]
+    delivery = delivery.rename(delivery.with_name("checkins_landing.csv"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.setdefault("DEMAND_MONITOR_PSEUDONYM_KEY", secrets.token_hex(32))
@@ -137,7 +159,7 @@ def measure_landing(rows: int) -> dict:
         part.write_bytes(delivery.read_bytes())
         os.replace(part, inbox / delivery.name)
         landed = time.monotonic()
-        wait_for(lambda: _published(home / "warehouse" / "demand.duckdb", rows), 300, "indicators published")
+        wait_for(lambda: _published(home / "warehouse" / "demand.duckdb", delivery.name, rows), 900, "indicators published")
         published = time.monotonic() - landed
         wait_for(lambda: not (inbox / delivery.name).exists(), 60, "file moved out of the inbox")
         settled = time.monotonic() - landed
@@ -146,7 +168,7 @@ def measure_landing(rows: int) -> dict:
         supervisor.wait(60)
         shutil.rmtree(work, ignore_errors=True)
     return {"what": f"{rows}-row check-in file from landing in the inbox to published indicators (local server)",
-            "rows": rows, "stack_start_seconds": round(stack_ready, 1), "landing_to_published_seconds": round(published, 1),
+            "rows": rows, "history_checkins": history_rows, "history": str(history) if history else None, "stack_start_seconds": round(stack_ready, 1), "landing_to_published_seconds": round(published, 1),
             "landing_to_file_settled_seconds": round(settled, 1), "target_seconds": 30.0,
             "verdict": "met" if published <= 30.0 else "not met", "load_average": os.getloadavg()}
 
@@ -156,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["idle", "landing"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--history", type=Path, help="landing: start from a copy of this warehouse instead of an empty one")
     args = parser.parse_args(argv)
-    result = measure_idle(args.repeats) if args.what == "idle" else measure_landing(args.rows)
-    _write(args.what, result)
+    result = measure_idle(args.repeats) if args.what == "idle" else measure_landing(args.rows, args.history)
+    _write(args.what if args.history is None else f"{args.what}-history", result)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,12 @@ def parse_size(text: str) -> int:
 
 
 def write_checkin_deliveries(out: Path, rows: int, seed: int = 2024, rows_per_file: int = 1_000_000,
-                             registry: FacilityRegistry | None = None) -> list[Path]:
-    """Exactly `rows` raw check-in rows of the registry's facilities in CSV files of about `rows_per_file` rows."""
+                             registry: FacilityRegistry | None = None,
+                             period: tuple[date, date] = CHECKIN_PERIOD) -> list[Path]:
+    """Exactly `rows` raw check-in rows of the registry's facilities in the days of `period` (first, last), in CSV
+    files of about `rows_per_file` rows."""
     registry = registry or load_facility_registry()
-    start, end = CHECKIN_PERIOD
+    start, end = period
     at_volume_one = sum(c.height for c in iter_checkin_chunks(registry, start, end, seed, 10**12))
     volume = rows / at_volume_one * VOLUME_MARGIN
     out.mkdir(parents=True, exist_ok=True)
