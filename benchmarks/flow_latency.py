@@ -10,7 +10,8 @@ landing: a real local server (`python -m flows.serve_local` on a free port with 
          an empty one, its marts built once before the clock starts (the caches as the last nightly run left them),
          and the delivery holds the week after the history's last day.
 
-Both print their numbers and write them to benchmarks/results/flow-<what>-<date>.json.
+Both print their numbers and write them to benchmarks/results/flow-<what>-<date>.json (-2, -3 … for further runs
+that day).
 """
 
 from __future__ import annotations
@@ -29,16 +30,15 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from benchmarks.run import RESULTS, new_result_path
 from flows.serve_local import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 LANDING_SEED = 7
 
 
 def _write(what: str, result: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"flow-{what}-{date.today():%Y-%m-%d}.json"
+    path = new_result_path(RESULTS, f"flow-{what}", date.today())
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"written: {path}")

@@ -20,13 +20,25 @@ import secrets
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
 from benchmarks.generate import DEFAULT_DATA, GEMEINDEN, SIZES, YEARS, parse_size
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def new_result_path(results: Path, label: str, day: date) -> Path:
+    """results/<label>-<day>.json, or -2, -3 … for further runs that day: a run never overwrites another's numbers."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{label}-{day:%Y-%m-%d}.json"
+    for again in range(2, 1000):
+        if not path.exists():
+            break
+        path = results / f"{label}-{day:%Y-%m-%d}-{again}.json"
+    return path
+
 USAGE_STAGES = ("floor_duckdb", "pandas", "pipeline_ingest", "pipeline_indicators", "pipeline_resilience_marts",
                 "pipeline_one_file_steps")
 STATISTICS_STAGES = ("statistics_ingest", "statistics_indicators")
@@ -184,12 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
               "machine": machine(), "statistics": {"gemeinden": args.gemeinden, "years": args.years},
               "stages": stages, "failed_stages": failed, "ratios": r,
               "targets": verdicts(args.size, stages, r, full_statistics, failed)}
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"{label}-{started:%Y-%m-%d}.json"
-    for again in range(2, 100):  # a second run on the same day keeps the first one's numbers
-        if not path.exists():
-            break
-        path = args.results / f"{label}-{started:%Y-%m-%d}-{again}.json"
+    path = new_result_path(args.results, label, started.date())
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print_table(result)
     print(f"\nwritten: {path}")
