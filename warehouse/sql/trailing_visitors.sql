@@ -1,5 +1,5 @@
--- Distinct visitors of one facility per offer in the $weeks weeks up to each week, for every window length in
--- $windows, as a step function: one row per window length and week in which the count changes (weeks, offer, week,
+-- Distinct visitors of one facility per offer in the `weeks` weeks up to each week, for every window length `weeks`
+-- in $windows, as a step function: one row per window length and week in which the count changes (weeks, offer, week,
 -- distinct_visitors); a week between two rows has the count of the earlier one. Used by marts.demand_trends
 -- (1 week: the week itself; the trend window otherwise).
 --
