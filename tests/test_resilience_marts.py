@@ -188,6 +188,67 @@ def test_usage_marts_count_distinct_visitors(con, tmp_path):
     assert reach.filter(indicator_id="penetration_rate", subject_id="05954")["flag"].to_list() == ["suppressed_small_count"]
 
 
+def _spied(monkeypatch) -> list[str]:
+    """The pieces build_resilience_marts computes (not read back from cache.pieces), in order."""
+    import warehouse.marts_resilience as marts
+
+    computed = []
+    month_pieces, trailing = marts._month_pieces, marts.trailing_visitors
+    monkeypatch.setattr(marts, "_month_pieces", lambda con, month, *rest: computed.append(f"month {month[0]}")
+                        or month_pieces(con, month, *rest))
+    monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows: computed.append(f"facility {facility}")
+                        or trailing(con, facility, windows))
+    return computed
+
+
+def _sorted(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return {name: frame.sort(pl.all(), nulls_last=True) for name, frame in tables.items()}
+
+
+def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, monkeypatch):
+    _insert(con, "staging.population", _population())
+    march = _checkins().with_columns(pl.col("visited_at").dt.offset_by("8w"), pl.col("visit_date").dt.offset_by("8w"),
+                                     source_file=pl.lit("march.csv"))
+    _insert(con, "staging.checkins", pl.concat([_checkins(), march]))
+    computed = _spied(monkeypatch)
+    first = build_resilience_marts(con, _config(tmp_path))
+    assert computed == ["month 2024-01-01", "month 2024-03-01", f"facility {WITTEN}"]
+
+    computed.clear()
+    again = build_resilience_marts(con, _config(tmp_path))
+    assert computed == []
+    for name, frame in _sorted(again).items():
+        assert frame.equals(_sorted(first)[name]), name
+
+    # one visitor of March moved: March and the facility are computed again, January is read back
+    con.execute("UPDATE staging.checkins SET home_district = '05914' WHERE source_file = 'march.csv' AND source_row = 2")
+    changed = build_resilience_marts(con, _config(tmp_path))
+    assert computed == ["month 2024-03-01", f"facility {WITTEN}"]
+    con.execute("DELETE FROM cache.pieces")
+    for name, frame in _sorted(build_resilience_marts(con, _config(tmp_path))).items():
+        assert frame.equals(_sorted(changed)[name]), name
+    reach = changed["marts.reach_by_facility"].filter(pl.col("period_start") == date(2024, 3, 1))
+    assert reach["numerator"].to_list() == [2.0]  # p1 and p4 now live outside 05954
+
+    # new population figures (or another registry, other bookings or settings) change every piece
+    computed.clear()
+    con.execute("UPDATE staging.population SET value = value + 1 WHERE NOT is_total")
+    build_resilience_marts(con, _config(tmp_path))
+    assert sorted(computed) == ["facility " + WITTEN, "month 2024-01-01", "month 2024-03-01"]
+
+    # so does other code: results of an older version are never served
+    computed.clear()
+    monkeypatch.setattr("warehouse.piece_cache.code_fingerprint", lambda: "another version")
+    build_resilience_marts(con, _config(tmp_path))
+    assert len(computed) == 3
+
+    # a month without check-ins leaves nothing behind
+    con.execute("DELETE FROM staging.checkins WHERE source_file = 'march.csv'")
+    build_resilience_marts(con, _config(tmp_path))
+    pieces = {piece for (piece,) in con.sql("SELECT DISTINCT piece FROM cache.pieces").fetchall()}
+    assert pieces == {"month 2024-01-01", f"facility {WITTEN}"}
+
+
 def test_finance_is_a_delivery_format_and_feeds_the_fiscal_marts(con, tmp_path):
     ctx = IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine", validation=tmp_path / "gx")
     outcome = ingest_file(con, "r1", "finance", "municipal_finance", FINANCE, ctx)

@@ -34,10 +34,6 @@ def read_utc(con: duckdb.DuckDBPyConnection, query: str, params: list | dict | N
     return con.sql(query, params=params).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
-def facilities_with_checkins(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [row[0] for row in con.execute("SELECT DISTINCT facility_id FROM staging.checkins ORDER BY 1").fetchall()]
-
-
 def daily_visits_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
     """Visits and distinct visitors per facility, offer and local date in [start, end] (a month: the distinct
     count of all history in one query would have to hold every visitor-day)."""

@@ -12,7 +12,7 @@ that exports can suppress small counts; pseudonyms themselves never leave this m
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,12 +37,12 @@ from warehouse.checkin_reads import (
     checkins_in,
     checkins_inside_bookings,
     daily_visits_in,
-    facilities_with_checkins,
     read_utc,
     trailing_visitors,
     visitors_in,
 )
 from warehouse.load_projection import land_projection
+from warehouse.piece_cache import PieceCache, content_by, content_of_days, fingerprint, table_content
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
     from flows.config import PipelineConfig
@@ -446,6 +446,20 @@ def _detached(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.from_arrow(frame.to_arrow())
 
 
+def _month_pieces(con: duckdb.DuckDBPyConnection, month: tuple[date, date], population: pl.DataFrame,
+                  facilities: pl.DataFrame, settings: ResilienceConfig, bookings: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """What the marts take from one calendar month of check-ins; a frame without columns where there is nothing."""
+    piece = checkins_in(con, *month)
+    penetrations = penetration_in_month(piece, population, facilities, settings, month)
+    return {
+        "penetration": _detached(pl.concat(penetrations, how="diagonal_relaxed")) if penetrations else pl.DataFrame(),
+        "outside_share": _detached(outside_district_share(piece, facilities, month)),
+        "daily_visits": daily_visits_in(con, *month),
+        "checked_in": (pl.DataFrame() if bookings.is_empty()
+                       else checked_in_persons(bookings, checkins_inside_bookings(con, *month))),
+    }
+
+
 def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig,
                            resilience: Path = RESILIENCE_PATH) -> dict[str, pl.DataFrame]:
     """{mart table: frame} of the resilience, room-sharing and fiscal marts, and marts.demography_indicators
@@ -476,20 +490,28 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
 
     registry = load_facility_registry(config.facility_registry)
     facilities = registry.facilities
-    # check-ins in bounded pieces (warehouse/checkin_reads.py): all of history at once does not fit at 100M rows
+    # check-ins in bounded pieces (warehouse/checkin_reads.py): all of history at once does not fit at 100M rows;
+    # a piece whose check-ins and other inputs are unchanged since the last run is read back (warehouse/piece_cache.py)
     bookings = read_utc(con, "SELECT * FROM staging.room_bookings")
+    cache = PieceCache(con, fingerprint(table_content(con, "staging.population"),
+                                        table_content(con, "staging.room_bookings"), facilities.write_csv(), settings))
+    days = content_by(con, "visit_date")
     penetrations, outside_shares, checked_in, daily = [], [], [], []
     for month in checkin_months(con):
-        piece = checkins_in(con, *month)
-        penetrations += [_detached(p) for p in penetration_in_month(piece, population, facilities, settings, month)]
-        outside_shares.append(_detached(outside_district_share(piece, facilities, month)))
-        daily.append(daily_visits_in(con, *month))
-        if not bookings.is_empty():
-            checked_in.append(checked_in_persons(bookings, checkins_inside_bookings(con, *month)))
+        pieces = cache.get_or_compute(f"month {month[0]}", content_of_days(days, month[0], month[1] + timedelta(days=1)),
+                                      lambda month=month: _month_pieces(con, month, population, facilities, settings, bookings))
+        penetrations += [pieces["penetration"]] if pieces["penetration"].width else []
+        outside_shares.append(pieces["outside_share"])
+        daily.append(pieces["daily_visits"])
+        checked_in += [pieces["checked_in"]] if pieces["checked_in"].width else []
     counts = pl.concat(daily) if daily else pl.DataFrame(schema=DAILY_SCHEMA)
     windows = sorted(set(trend_windows(settings).values()))
-    steps = pl.concat([trailing_visitors(con, f, windows) for f in facilities_with_checkins(con)] or
-                      [pl.DataFrame(schema=STEP_SCHEMA)])
+    steps = pl.concat([
+        cache.get_or_compute(f"facility {f}", (content, windows),
+                             lambda f=f: {"trailing_visitors": trailing_visitors(con, f, windows)})["trailing_visitors"]
+        for f, content in sorted(content_by(con, "facility_id").items())
+    ] or [pl.DataFrame(schema=STEP_SCHEMA)])
+    cache.finish()
     base_visitors = visitors_in(con, *settings.participation_period)
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
