@@ -80,6 +80,7 @@ def usage_indicators(warehouse: Path) -> dict:
     config = load_config(PIPELINE_CONFIG)
     registry = load_facility_registry(config.facility_registry)
     with connect_build(warehouse) as con:
+        migrate(con)  # a warehouse of an earlier benchmark run may predate the cache tables
         rows = con.sql("SELECT count(*) FROM staging.checkins").fetchall()[0][0]
         con.execute("DELETE FROM cache.usage_cell_slices")  # every slice computed, as in the first run over a history
         cells = usage_cells(con, config.duckdb_memory_limit)
@@ -100,6 +101,7 @@ def resilience_marts(warehouse: Path, work: Path) -> dict:
     ctx = _context(work)
     started = time.perf_counter()
     with connect_build(warehouse) as con:
+        migrate(con)
         for source in config.sources:
             if source.format in CONTEXT_FORMATS and not source.consume:
                 for path in source.files():
