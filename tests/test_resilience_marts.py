@@ -8,6 +8,7 @@ them, so the test also proves that every frame fits its table in migrations/0007
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -213,6 +214,8 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     computed = _spied(monkeypatch)
     first = build_resilience_marts(con, _config(tmp_path))
     assert computed == ["month 2024-01-01", "month 2024-03-01", f"facility {WITTEN}"]
+    kept = [pl.read_ipc(io.BytesIO(frame)) for (frame,) in con.sql("SELECT frame FROM cache.pieces").fetchall()]
+    assert kept and not any("visitor_pseudonym" in frame.columns for frame in kept)  # counts only, no visitors
 
     computed.clear()
     again = build_resilience_marts(con, _config(tmp_path))
