@@ -194,11 +194,12 @@ def _spied(monkeypatch) -> list[str]:
     import warehouse.marts_resilience as marts
 
     computed = []
-    month_pieces, trailing = marts._month_pieces, marts.trailing_visitors
+    month_pieces, trailing, base = marts._month_pieces, marts.trailing_visitors, marts.base_period_pieces
     monkeypatch.setattr(marts, "_month_pieces", lambda con, month, *rest: computed.append(f"month {month[0]}")
                         or month_pieces(con, month, *rest))
     monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows: computed.append(f"facility {facility}")
                         or trailing(con, facility, windows))
+    monkeypatch.setattr(marts, "base_period_pieces", lambda *args: computed.append("base period") or base(*args))
     return computed
 
 
@@ -213,7 +214,7 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     _insert(con, "staging.checkins", pl.concat([_checkins(), march]))
     computed = _spied(monkeypatch)
     first = build_resilience_marts(con, _config(tmp_path))
-    assert computed == ["month 2024-01-01", "month 2024-03-01", f"facility {WITTEN}"]
+    assert computed == ["month 2024-01-01", "month 2024-03-01", f"facility {WITTEN}", "base period"]
     kept = [pl.read_ipc(io.BytesIO(frame)) for (frame,) in con.sql("SELECT frame FROM cache.pieces").fetchall()]
     assert kept and not any("visitor_pseudonym" in frame.columns for frame in kept)  # counts only, no visitors
 
@@ -223,10 +224,11 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     for name, frame in _sorted(again).items():
         assert frame.equals(_sorted(first)[name]), name
 
-    # one visitor of March moved: March and the facility are computed again, January is read back
+    # one visitor of March moved: March, the facility and the base period (January to March 2024) are computed
+    # again, January is read back
     con.execute("UPDATE staging.checkins SET home_district = '05914' WHERE source_file = 'march.csv' AND source_row = 2")
     changed = build_resilience_marts(con, _config(tmp_path))
-    assert computed == ["month 2024-03-01", f"facility {WITTEN}"]
+    assert computed == ["month 2024-03-01", f"facility {WITTEN}", "base period"]
     con.execute("DELETE FROM cache.pieces")
     for name, frame in _sorted(build_resilience_marts(con, _config(tmp_path))).items():
         assert frame.equals(_sorted(changed)[name]), name
@@ -237,19 +239,19 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     computed.clear()
     con.execute("UPDATE staging.population SET value = value + 1 WHERE NOT is_total")
     build_resilience_marts(con, _config(tmp_path))
-    assert sorted(computed) == ["facility " + WITTEN, "month 2024-01-01", "month 2024-03-01"]
+    assert sorted(computed) == ["base period", "facility " + WITTEN, "month 2024-01-01", "month 2024-03-01"]
 
     # so does other code: results of an older version are never served
     computed.clear()
     monkeypatch.setattr("warehouse.piece_cache.code_fingerprint", lambda: "another version")
     build_resilience_marts(con, _config(tmp_path))
-    assert len(computed) == 3
+    assert len(computed) == 4
 
     # a month without check-ins leaves nothing behind
     con.execute("DELETE FROM staging.checkins WHERE source_file = 'march.csv'")
     build_resilience_marts(con, _config(tmp_path))
     pieces = {piece for (piece,) in con.sql("SELECT DISTINCT piece FROM cache.pieces").fetchall()}
-    assert pieces == {"month 2024-01-01", f"facility {WITTEN}"}
+    assert pieces == {"month 2024-01-01", f"facility {WITTEN}", "base period 2024-01-01 2024-03-31"}
 
 
 def test_finance_is_a_delivery_format_and_feeds_the_fiscal_marts(con, tmp_path):

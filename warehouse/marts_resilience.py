@@ -194,14 +194,17 @@ def penetration_in_month(checkins: pl.DataFrame, population: pl.DataFrame, facil
     ]
 
 
-def base_participation(base_visitors: pl.DataFrame, population: pl.DataFrame,
-                       settings: ResilienceConfig) -> pl.DataFrame | None:
-    """participation_rate per home district and check-in age band over the configured base period (base_visitors:
-    the visitors of that period, warehouse.checkin_reads.visitors_in); None without visitors or population. Both
-    marts.reach_by_district and marts.demand_projection rest on it."""
-    if base_visitors.is_empty() or population.is_empty():
-        return None
-    return participation_rates(base_visitors, population, settings.participation_period)
+def base_period_pieces(con: duckdb.DuckDBPyConnection, population: pl.DataFrame,
+                       settings: ResilienceConfig) -> dict[str, pl.DataFrame]:
+    """What marts.reach_by_district and marts.demand_projection take from the configured base period's visitors
+    (warehouse.checkin_reads.visitors_in): participation_rate per home district and check-in age band (a frame
+    without columns without visitors or population) and the distinct visitors per home district."""
+    base_visitors = visitors_in(con, *settings.participation_period)
+    participation = (pl.DataFrame() if base_visitors.is_empty() or population.is_empty()
+                     else participation_rates(base_visitors, population, settings.participation_period))
+    district_visitors = base_visitors.filter(pl.col("home_district").is_not_null()).group_by(
+        area_code="home_district").agg(distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64))
+    return {"participation": participation, "district_visitors": district_visitors}
 
 
 def reach_by_district(penetrations: list[pl.DataFrame], participation: pl.DataFrame | None,
@@ -340,20 +343,17 @@ def read_projection(settings: ProjectionSettings, population: pl.DataFrame,
     return frame.select(PROJECTION_COLUMNS)
 
 
-def demand_projection(base_visitors: pl.DataFrame, participation: pl.DataFrame | None, facilities: pl.DataFrame,
+def demand_projection(district_visitors: pl.DataFrame, participation: pl.DataFrame | None, facilities: pl.DataFrame,
                       projection: pl.DataFrame | None, settings: ResilienceConfig, file: str) -> pl.DataFrame:
     """projected_visitors, required_capacity and capacity_gap per home district, year, variant and scenario;
     empty without a projection (none is invented) or without participation rates (no visitors in the base period).
-    base_visitors: the visitors of the base period (warehouse.checkin_reads.visitors_in); participation: their
-    rates (base_participation)."""
+    district_visitors and participation: the base period's distinct visitors per home district and their rates
+    (base_period_pieces)."""
     if projection is None or participation is None:
         return _shaped(None, PROJECTION_MART_SCHEMA)
     p = settings.projection
     projected = project_demand(participation, projection, facilities, p.base_year, p.visitors_per_place, p.scenarios, file)
-    visitors = base_visitors.filter(pl.col("home_district").is_not_null()).group_by(area_code="home_district").agg(
-        distinct_visitors=pl.col("visitor_pseudonym").n_unique().cast(pl.Int64)
-    )
-    mart = projected.join(visitors, on="area_code", how="left").with_columns(
+    mart = projected.join(district_visitors, on="area_code", how="left").with_columns(
         pl.col("distinct_visitors").fill_null(0), convention=pl.concat_str("variant", pl.lit("/"), "scenario")
     )
     return _shaped(mart, PROJECTION_MART_SCHEMA).sort("indicator_id", "area_code", "year", "variant", "scenario")
@@ -511,12 +511,15 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
                              lambda f=f: {"trailing_visitors": trailing_visitors(con, f, windows)})["trailing_visitors"]
         for f, content in sorted(content_by(con, "facility_id").items())
     ] or [pl.DataFrame(schema=STEP_SCHEMA)])
+    start, end = settings.participation_period
+    base = cache.get_or_compute(f"base period {start} {end}", content_of_days(days, start, end + timedelta(days=1)),
+                                lambda: base_period_pieces(con, population, settings))
     cache.finish()
-    base_visitors = visitors_in(con, *settings.participation_period)
+    participation = base["participation"] if base["participation"].width else None
     projection_file = str(settings.projection.land_table or settings.projection.file
                           or f"staging.population_projection {settings.projection.land_table_code}")
-    participation = base_participation(base_visitors, population, settings)
-    projection_mart = demand_projection(base_visitors, participation, facilities, projection, settings, projection_file)
+    projection_mart = demand_projection(base["district_visitors"], participation, facilities, projection, settings,
+                                        projection_file)
     return tables | {
         "marts.coverage_indicators": coverage_indicators(population, facilities, _area_points(config.area_points), settings),
         "marts.reach_by_district": reach_by_district(penetrations, participation, population),
