@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 # start (Great Expectations alone: 3 s of each process that validates).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup run test serve bench bench-flows clean
+.PHONY: setup run test serve bench bench-flows lock clean
 
 setup: .venv/.synced
 
@@ -19,6 +19,12 @@ setup: .venv/.synced
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
+
+# After changing dependencies in pyproject.toml: the lock, and its export for installing with pip alone
+# (tests/test_lock.py fails when requirements.txt and uv.lock disagree).
+lock: | $(UV)
+	$(UV) lock
+	$(UV) export --frozen --format requirements.txt --no-emit-project > requirements.txt
 
 # Usage logs are pseudonymised with a key from DEMAND_MONITOR_PSEUDONYM_KEY. Production sets it (or a Prefect Secret
 # block); for the sample run on a fresh machine a random machine-local key is created once, outside the repository.
