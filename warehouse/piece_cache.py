@@ -66,7 +66,6 @@ class PieceCache:
         self.inputs = fingerprint(code_fingerprint(), shared_inputs)
         self.stored = dict(con.sql("SELECT DISTINCT piece, fingerprint FROM cache.pieces").fetchall())
         self.used: set[str] = set()
-        self.computed = 0
 
     def get_or_compute(self, piece: str, content: object,
                        compute: Callable[[], dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
@@ -78,7 +77,6 @@ class PieceCache:
             rows = self.con.execute("SELECT part, frame FROM cache.pieces WHERE piece = ?", [piece]).fetchall()
             return {part: pl.read_ipc(io.BytesIO(frame)) for part, frame in rows}
         frames = compute()
-        self.computed += 1
         self.con.execute("DELETE FROM cache.pieces WHERE piece = ?", [piece])
         for part, frame in frames.items():
             buffer = io.BytesIO()

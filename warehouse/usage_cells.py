@@ -32,7 +32,10 @@ CELL_SCHEMA = {"facility_id": pl.String, "period": pl.String, "period_start": pl
                "person_hours": pl.Float64}
 
 
-def period_slices(first: date, last: date) -> list[tuple[str, date, date]]:
+Slice = tuple[str, date, date]  # period, first day, the day after the last
+
+
+def period_slices(first: date, last: date) -> list[Slice]:
     """(period, first day, day after the last) of whole months and of blocks of whole ISO weeks covering first..last."""
     slices = []
     month = first.replace(day=1)
@@ -75,9 +78,6 @@ def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None)
     _keep(con, fingerprints, computed)
     cells = con.sql(f"SELECT {', '.join(CELL_COLUMNS)} FROM cache.usage_cells").pl()
     return pl.concat([pl.DataFrame(schema=CELL_SCHEMA), cells.cast(CELL_SCHEMA)]).select(CELL_COLUMNS)
-
-
-Slice = tuple[str, date, date]  # period, first day, the day after the last
 
 
 def _slice_fingerprints(con: duckdb.DuckDBPyConnection, slices: list[Slice], definition: str) -> dict[Slice, str]:
