@@ -197,8 +197,8 @@ def _spied(monkeypatch) -> list[str]:
     month_pieces, trailing, base = marts._month_pieces, marts.trailing_visitors, marts.base_period_pieces
     monkeypatch.setattr(marts, "_month_pieces", lambda con, month, *rest: computed.append(f"month {month[0]}")
                         or month_pieces(con, month, *rest))
-    monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows: computed.append(f"facility {facility}")
-                        or trailing(con, facility, windows))
+    monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows, since=None: computed.append(
+        f"facility {facility}" + (f" from {since}" if since else "")) or trailing(con, facility, windows, since))
     monkeypatch.setattr(marts, "base_period_pieces", lambda *args: computed.append("base period") or base(*args))
     return computed
 
@@ -224,11 +224,12 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     for name, frame in _sorted(again).items():
         assert frame.equals(_sorted(first)[name]), name
 
-    # one visitor of March moved: March, the facility and the base period (January to March 2024) are computed
-    # again, January is read back
+    # one visitor of March moved: March and the base period (January to March 2024) are computed again, January is
+    # read back, and the facility's trailing-window visitors are updated from the week of the change (4 March),
+    # reading the visits from the first 12-week trend window that ends in it on
     con.execute("UPDATE staging.checkins SET home_district = '05914' WHERE source_file = 'march.csv' AND source_row = 2")
     changed = build_resilience_marts(con, _config(tmp_path))
-    assert computed == ["month 2024-03-01", f"facility {WITTEN}", "base period"]
+    assert computed == ["month 2024-03-01", f"facility {WITTEN} from 2023-12-18", "base period"]
     con.execute("DELETE FROM cache.pieces")
     for name, frame in _sorted(build_resilience_marts(con, _config(tmp_path))).items():
         assert frame.equals(_sorted(changed)[name]), name
@@ -359,3 +360,38 @@ def test_distinct_visitors_of_trailing_weeks_equal_counting_every_window():
                 & pl.col("week").is_between(row["week"] - timedelta(weeks=weeks - 1), row["week"])
             )["visitor_pseudonym"].n_unique()
             assert (row["distinct_visitors"] or 0) == expected, (weeks, row)
+
+def test_trailing_visitors_updated_from_a_changed_week_equal_all_of_history_again():
+    """A facility's trailing-window visitors after a change from some week on: the stored rows before it and the
+    rows computed from the visits of the longest window before it (spliced_steps) equal computing every week again,
+    for added, moved and deleted visits, windows that start before the history and offers that end or begin."""
+    import random
+
+    from warehouse.checkin_reads import trailing_visitors
+    from warehouse.marts_resilience import updated_steps
+
+    rng = random.Random(11)
+    monday = date(2024, 1, 1)
+
+    def visits(n: int, first_day: int, days: int, offers: str) -> set:
+        return {("a", rng.choice(offers), f"v{rng.randrange(20)}", monday + timedelta(days=first_day + rng.randrange(days)))
+                for _ in range(n)}
+
+    def warehouse(rows: set) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA staging")
+        con.execute("CREATE TABLE staging.checkins (facility_id VARCHAR, offer VARCHAR, visitor_pseudonym VARCHAR, visit_date DATE)")
+        con.executemany("INSERT INTO staging.checkins VALUES (?, ?, ?, ?)", sorted(rows))
+        return con
+
+    windows = [1, 4, 12]
+    history = visits(300, 0, 30 * 7, "xy")
+    for changed_week in (0, 3, 17, 29):
+        first = monday + timedelta(weeks=changed_week)
+        later = {v for v in history if v[3] >= first}
+        kept = history - set(rng.sample(sorted(later), len(later) // 3))  # some visits deleted …
+        now = kept | visits(60, changed_week * 7, 5 * 7, "xz")  # … others added, with a new offer z
+        stored = {"trailing_visitors": trailing_visitors(warehouse(history), "a", windows)}
+        again = trailing_visitors(warehouse(now), "a", windows)
+        updated = updated_steps(warehouse(now), "a", windows, stored, first)["trailing_visitors"]
+        assert updated.equals(again), changed_week

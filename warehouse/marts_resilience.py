@@ -42,7 +42,7 @@ from warehouse.checkin_reads import (
     visitors_in,
 )
 from warehouse.load_projection import land_projection
-from warehouse.piece_cache import PieceCache, content_by, content_of_days, fingerprint, table_content
+from warehouse.piece_cache import PieceCache, content_by, content_of_days, fingerprint, summed, table_content
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
     from flows.config import PipelineConfig
@@ -274,6 +274,35 @@ def trend_windows(settings: ResilienceConfig) -> dict[str, int]:
     return {"weekly_visits": 1, "visit_trend": settings.trends.window_weeks}
 
 
+def spliced_steps(before: pl.DataFrame, recomputed: pl.DataFrame, first_week: date) -> pl.DataFrame:
+    """The step functions of trailing_visitors (STEP_SCHEMA) with `before`'s rows up to `first_week` and
+    `recomputed`'s from it on. recomputed is read from the visits since the first window that ends in first_week,
+    so its counts before that week are incomplete; the count in first_week is its last one up to then (0 for a
+    series it does not have). Rows that repeat the count before them are left out, as trailing_visitors.sql
+    leaves them out: the result equals computing all of history again."""
+    series = ["weeks", "facility_id", "offer"]
+    at_first = recomputed.filter(pl.col("week") <= first_week).group_by(series).agg(
+        pl.col("distinct_visitors").sort_by("week").last())
+    boundary = (pl.concat([before.select(series), recomputed.select(series)]).unique()
+                .join(at_first, on=series, how="left")
+                .select(*series, week=pl.lit(first_week), distinct_visitors=pl.col("distinct_visitors").fill_null(0)))
+    steps = pl.concat([before.filter(pl.col("week") < first_week), boundary,
+                       recomputed.filter(pl.col("week") > first_week)], how="vertical_relaxed").sort(*series, "week")
+    return steps.filter(pl.col("distinct_visitors") != pl.col("distinct_visitors").shift(1, fill_value=0).over(series))
+
+
+def updated_steps(con: duckdb.DuckDBPyConnection, facility_id: str, windows: list[int],
+                  stored: dict[str, pl.DataFrame] | None, first_changed: date | None) -> dict[str, pl.DataFrame]:
+    """The facility's trailing-window visitors (PieceCache.get_or_update): from scratch, or, when the visits from
+    first_changed on are all that changed, only the weeks from then on, read from the visits of the longest window
+    before (a delivery of last week into 100M check-ins reads 12 weeks, not the year)."""
+    if stored is None or first_changed is None:
+        return {"trailing_visitors": trailing_visitors(con, facility_id, windows)}
+    since = first_changed - timedelta(weeks=max(windows) - 1)
+    return {"trailing_visitors": spliced_steps(stored["trailing_visitors"],
+                                               trailing_visitors(con, facility_id, windows, since), first_changed)}
+
+
 def demand_trends(counts: pl.DataFrame, visitor_steps: pl.DataFrame, registry: FacilityRegistry,
                   settings: ResilienceConfig) -> pl.DataFrame:
     """weekly_visits and visit_trend per facility, offer and week; distinct visitors of the week, or of the trend's
@@ -495,7 +524,11 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     bookings = read_utc(con, "SELECT * FROM staging.room_bookings")
     cache = PieceCache(con, fingerprint(table_content(con, "staging.population"),
                                         table_content(con, "staging.room_bookings"), facilities.write_csv(), settings))
-    days = content_by(con, "visit_date")
+    # one pass over the check-ins: months and the base period add up days, the facilities' pieces weeks
+    facility_days = content_by(con, "facility_id, visit_date")
+    days = summed((day, content) for (_, day), content in facility_days.items())
+    facility_weeks = summed(((f, day - timedelta(days=day.weekday())), content)
+                            for (f, day), content in facility_days.items())
     penetrations, outside_shares, checked_in, daily = [], [], [], []
     for month in checkin_months(con):
         pieces = cache.get_or_compute(f"month {month[0]}", content_of_days(days, month[0], month[1] + timedelta(days=1)),
@@ -507,9 +540,9 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     counts = pl.concat(daily) if daily else pl.DataFrame(schema=DAILY_SCHEMA)
     windows = sorted(set(trend_windows(settings).values()))
     steps = pl.concat([
-        cache.get_or_compute(f"facility {f}", (content, windows),
-                             lambda f=f: {"trailing_visitors": trailing_visitors(con, f, windows)})["trailing_visitors"]
-        for f, content in sorted(content_by(con, "facility_id").items())
+        cache.get_or_update(f"facility {f}", windows, {week: c for (g, week), c in facility_weeks.items() if g == f},
+                            lambda stored, first, f=f: updated_steps(con, f, windows, stored, first))["trailing_visitors"]
+        for f in sorted({f for f, _ in facility_days})
     ] or [pl.DataFrame(schema=STEP_SCHEMA)])
     start, end = settings.participation_period
     base = cache.get_or_compute(f"base period {start} {end}", content_of_days(days, start, end + timedelta(days=1)),

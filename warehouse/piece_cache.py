@@ -10,6 +10,10 @@ BENCHMARKS.md). A piece's fingerprint covers everything its frames rest on:
 - the code: every module and SQL file of transforms/ and warehouse/, and the Polars and DuckDB versions, so that
   an upgrade never serves results of the old code.
 
+A piece ordered in time whose results from some week on rest only on a bounded span of check-ins before it (the
+trailing-window visitors of a facility) is not computed again whole when a week changes: it keeps its content per
+week, and get_or_update hands the stored frames and the first changed week to the code that updates them.
+
 Pieces not used in a run (a month that no longer has check-ins) are dropped when the run finishes.
 """
 
@@ -20,11 +24,13 @@ import io
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import duckdb
 import polars as pl
 
+# the part of a get_or_update piece that holds its content per week
+WEEKS_PART = "content by week"
 CODE_FOLDERS = [Path(__file__).resolve().parents[1] / name for name in ("transforms", "warehouse")]
 
 
@@ -39,12 +45,25 @@ def code_fingerprint() -> str:
                        *(hashlib.sha256(p.read_bytes()).hexdigest() for p in files))
 
 
+Content = tuple[int, int]
+
+
 def content_by(con: duckdb.DuckDBPyConnection, group: str, columns: str = "c",
-               table: str = "staging.checkins") -> dict[object, tuple[int, int]]:
-    """Per value of `group` (an expression over `table`, alias c): the number of rows and the sum of the hashes
-    of `columns` (default: the whole row). 0.2 s per 10M check-ins."""
+               table: str = "staging.checkins") -> dict[object, Content]:
+    """Per value of `group` (expressions over `table`, alias c; a tuple of values for several): the number of rows
+    and the sum of the hashes of `columns` (default: the whole row). 0.2 s per 10M check-ins."""
     rows = con.sql(f"SELECT {group}, count(*), sum(hash({columns})::HUGEINT) FROM {table} AS c GROUP BY ALL")
-    return {value: (count, content) for value, count, content in rows.fetchall()}
+    return {(values[0] if len(values) == 1 else tuple(values)): (count, content)
+            for *values, count, content in rows.fetchall()}
+
+
+def summed(contents: Iterable[tuple[object, Content]]) -> dict[object, Content]:
+    """Contents of the same key added up: content_by of a coarser group from that of a finer one."""
+    total: dict[object, Content] = {}
+    for key, (count, content) in contents:
+        before = total.get(key, (0, 0))
+        total[key] = (before[0] + count, before[1] + content)
+    return total
 
 
 def table_content(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
@@ -52,10 +71,9 @@ def table_content(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]
     return content_by(con, "'all'", table=table).get("all", (0, 0))
 
 
-def content_of_days(days: dict[date, tuple[int, int]], first: date, end: date) -> tuple[int, int]:
+def content_of_days(days: dict[date, Content], first: date, end: date) -> Content:
     """content_by visit_date summed over the days from `first` up to (not including) `end`."""
-    inside = [content for day, content in days.items() if first <= day < end]
-    return sum(n for n, _ in inside), sum(h for _, h in inside)
+    return summed(("", content) for day, content in days.items() if first <= day < end).get("", (0, 0))
 
 
 class PieceCache:
@@ -74,16 +92,41 @@ class PieceCache:
         key = fingerprint(self.inputs, content)
         self.used.add(piece)
         if self.stored.get(piece) == key:
-            rows = self.con.execute("SELECT part, frame FROM cache.pieces WHERE piece = ?", [piece]).fetchall()
-            return {part: pl.read_ipc(io.BytesIO(frame)) for part, frame in rows}
-        frames = compute()
+            return self._read(piece)
+        return self._write(piece, key, compute())
+
+    def get_or_update(self, piece: str, parameters: object, content: dict[date, Content],
+                      update: Callable[[dict[str, pl.DataFrame] | None, date | None], dict[str, pl.DataFrame]]
+                      ) -> dict[str, pl.DataFrame]:
+        """The frames of a piece whose content is given per week (or day): as stored if no week changed;
+        update(stored frames, first changed week) if some did and the stored frames were computed from the same
+        inputs and parameters; update(None, None), a computation from scratch, otherwise."""
+        key = fingerprint(self.inputs, parameters)
+        self.used.add(piece)
+        weeks = pl.DataFrame({"week": list(content), "content": [fingerprint(c) for c in content.values()]},
+                             schema={"week": pl.Date, "content": pl.String})
+        if self.stored.get(piece) != key:
+            return self._write(piece, key, update(None, None), weeks)
+        stored = self._read(piece)
+        before = stored.pop(WEEKS_PART)
+        changed = pl.concat([before, weeks]).filter(pl.len().over("week", "content") == 1)["week"]
+        if changed.is_empty():
+            return stored
+        return self._write(piece, key, update(stored, changed.min()), weeks)
+
+    def finish(self) -> None:
+        self.con.execute("DELETE FROM cache.pieces WHERE NOT list_contains(?, piece)", [sorted(self.used)])
+
+    def _read(self, piece: str) -> dict[str, pl.DataFrame]:
+        rows = self.con.execute("SELECT part, frame FROM cache.pieces WHERE piece = ?", [piece]).fetchall()
+        return {part: pl.read_ipc(io.BytesIO(frame)) for part, frame in rows}
+
+    def _write(self, piece: str, key: str, frames: dict[str, pl.DataFrame],
+               weeks: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
         self.con.execute("DELETE FROM cache.pieces WHERE piece = ?", [piece])
-        for part, frame in frames.items():
+        for part, frame in (frames | ({} if weeks is None else {WEEKS_PART: weeks})).items():
             buffer = io.BytesIO()
             frame.write_ipc(buffer)
             self.con.execute("INSERT INTO cache.pieces (piece, part, fingerprint, frame) VALUES (?, ?, ?, ?)",
                              [piece, part, key, buffer.getvalue()])
         return frames
-
-    def finish(self) -> None:
-        self.con.execute("DELETE FROM cache.pieces WHERE NOT list_contains(?, piece)", [sorted(self.used)])

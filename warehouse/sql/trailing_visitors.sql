@@ -1,7 +1,12 @@
 -- Distinct visitors of one facility per offer in the `weeks` weeks up to each week, for every window length `weeks`
 -- in $windows, as a step function: one row per window length and week in which the count changes (weeks, offer, week,
 -- distinct_visitors); a week between two rows has the count of the earlier one. Used by marts.demand_trends
--- (1 week: the week itself; the trend window otherwise).
+-- (1 week: the week itself; the trend window otherwise). Only rows where the count changes (from 0 before the first):
+-- the same history always gives the same rows.
+--
+-- $since (a Monday, or NULL for all of history) reads only the visits from that week on: the counts are then right
+-- for the weeks whose window lies after it, which is all that an update from a changed week on needs
+-- (warehouse.marts_resilience.updated_steps).
 --
 -- A visit in week w counts for the windows ending in w … w + weeks - 1. A visitor's visit weeks that lie less than
 -- a window apart merge into one covered run; the count is a running sum of +1 where a run starts (no visit in the
@@ -11,7 +16,7 @@
 WITH visitor_weeks AS (
     SELECT DISTINCT offer, visitor_pseudonym, date_trunc('week', visit_date)::DATE AS week
     FROM staging.checkins
-    WHERE facility_id = $facility_id
+    WHERE facility_id = $facility_id AND ($since IS NULL OR visit_date >= $since)
 ),
 neighbours AS (
     SELECT offer, week,
@@ -31,9 +36,13 @@ changes AS (
     SELECT weeks, offer, week + 7 * weeks AS week, -1 AS change
     FROM neighbours, windows
     WHERE days_until_next IS NULL OR days_until_next > 7 * weeks
+),
+counts AS (
+    SELECT weeks, offer, week, sum(sum(change)) OVER (PARTITION BY weeks, offer ORDER BY week) AS distinct_visitors
+    FROM changes
+    GROUP BY weeks, offer, week
 )
-SELECT weeks, $facility_id AS facility_id, offer, week,
-       sum(sum(change)) OVER (PARTITION BY weeks, offer ORDER BY week)::BIGINT AS distinct_visitors
-FROM changes
-GROUP BY weeks, offer, week
+SELECT weeks, $facility_id AS facility_id, offer, week, distinct_visitors::BIGINT AS distinct_visitors
+FROM counts
+QUALIFY distinct_visitors <> coalesce(lag(distinct_visitors) OVER (PARTITION BY weeks, offer ORDER BY week), 0)
 ORDER BY weeks, offer, week
