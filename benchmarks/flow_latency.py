@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.run import RESULTS, new_result_path
@@ -163,6 +163,7 @@ def measure_landing(rows: int, history: Path | None = None) -> dict:
         published = time.monotonic() - landed
         wait_for(lambda: not (inbox / delivery.name).exists(), 60, "file moved out of the inbox")
         settled = time.monotonic() - landed
+        steps = _run_steps(api)
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)
         supervisor.wait(60)
@@ -170,7 +171,30 @@ def measure_landing(rows: int, history: Path | None = None) -> dict:
     return {"what": f"{rows}-row check-in file from landing in the inbox to published indicators (local server)",
             "rows": rows, "history_checkins": history_rows, "history": str(history) if history else None, "stack_start_seconds": round(stack_ready, 1), "landing_to_published_seconds": round(published, 1),
             "landing_to_file_settled_seconds": round(settled, 1), "target_seconds": 30.0,
-            "verdict": "met" if published <= 30.0 else "not met", "load_average": os.getloadavg()}
+            "verdict": "met" if published <= 30.0 else "not met", "load_average": os.getloadavg(), "flow_run": steps}
+
+
+def _run_steps(api: str) -> dict:
+    """Where the landed file's flow run spent its time, from the server: the wait from the run's creation (the
+    file event) to its start, its own duration, and each task's start (seconds after the flow run's) and duration;
+    what lies between the tasks is the flow's own code (the writer lock, the copy of the warehouse into the build,
+    the swap)."""
+    import requests
+
+    def seconds(start: str, end: str) -> float:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 2)
+
+    run = requests.post(f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+                                                      "sort": "START_TIME_DESC", "limit": 1}, timeout=10).json()[0]
+    tasks = requests.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}},
+                          timeout=10).json()
+    return {
+        "created_to_start": seconds(run["created"], run["start_time"]),
+        "seconds": seconds(run["start_time"], run["end_time"]),
+        "tasks": [{"name": t["name"], "start": seconds(run["start_time"], t["start_time"]),
+                   "seconds": seconds(t["start_time"], t["end_time"])}
+                  for t in sorted(tasks, key=lambda t: t["start_time"]) if t["start_time"] and t["end_time"]],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from transforms.usage_indicators import room_indicators, visitor_indicators_from
 from warehouse.duckdb_memory import memory_limited
 from warehouse.frames import insert_frame
 from warehouse.marts_resilience import build_resilience_marts
+from warehouse.piece_cache import checkin_content
 from warehouse.usage_cells import checkin_dates, usage_cells
 
 FACILITY_COLUMNS = ["facility_id", "name", "provider", "type", "address", "lat", "lon", "area_code", "capacity"]
@@ -44,13 +45,14 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[
     tables = {"marts.repair_cafe_monthly": repair_cafe_indicators(con.sql(CURRENT_REPAIR_ITEMS).pl())}
     # demography (with the age structure), coverage, reach, demand, rooms, fiscal; their check-in queries spill
     # beyond the configured limit like the usage cells
+    content = checkin_content(con)  # one pass over the check-ins for the fingerprints of both caches
     with memory_limited(con, config.duckdb_memory_limit):
-        tables |= build_resilience_marts(con, config)
+        tables |= build_resilience_marts(con, config, content=content)
     if config.facility_registry is not None:
         registry = load_facility_registry(config.facility_registry)
         bookings = _in_utc(con.sql("SELECT * FROM staging.room_bookings").pl())
         # the cells are aggregated in DuckDB: all check-ins in one Polars frame would not fit at 100M rows
-        cells = usage_cells(con, config.duckdb_memory_limit)
+        cells = usage_cells(con, config.duckdb_memory_limit, content)
         tables["marts.usage_visitors"] = visitor_indicators_from_cells(cells, registry, checkin_dates(con))
         tables["marts.usage_rooms"] = room_indicators(bookings, registry).drop("distinct_visitors")
         tables["staging.facilities"] = registry.facilities.select(FACILITY_COLUMNS)

@@ -42,7 +42,16 @@ from warehouse.checkin_reads import (
     visitors_in,
 )
 from warehouse.load_projection import land_projection
-from warehouse.piece_cache import PieceCache, content_by, content_of_days, fingerprint, summed, table_content
+from warehouse.piece_cache import (
+    Content,
+    PieceCache,
+    by_day,
+    checkin_content,
+    content_of_days,
+    fingerprint,
+    summed,
+    table_content,
+)
 
 if TYPE_CHECKING:  # the flow's configuration object; warehouse code does not import the flows at run time
     from flows.config import PipelineConfig
@@ -490,9 +499,11 @@ def _month_pieces(con: duckdb.DuckDBPyConnection, month: tuple[date, date], popu
 
 
 def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfig,
-                           resilience: Path = RESILIENCE_PATH) -> dict[str, pl.DataFrame]:
+                           resilience: Path = RESILIENCE_PATH,
+                           content: dict[tuple[str, date], Content] | None = None) -> dict[str, pl.DataFrame]:
     """{mart table: frame} of the resilience, room-sharing and fiscal marts, and marts.demography_indicators
-    complete with the age-structure rows (it replaces the frame build_marts computed for that table)."""
+    complete with the age-structure rows (it replaces the frame build_marts computed for that table).
+    content: warehouse.piece_cache.checkin_content, if the caller has it already."""
     settings = load_resilience_config(resilience)
     population = con.sql(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM staging.population").pl()
     finance = con.sql(f"SELECT {', '.join(FINANCE_SCHEMA)} FROM staging.finance").pl()
@@ -524,11 +535,10 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     bookings = read_utc(con, "SELECT * FROM staging.room_bookings")
     cache = PieceCache(con, fingerprint(table_content(con, "staging.population"),
                                         table_content(con, "staging.room_bookings"), facilities.write_csv(), settings))
-    # one pass over the check-ins: months and the base period add up days, the facilities' pieces weeks
-    facility_days = content_by(con, "facility_id, visit_date")
-    days = summed((day, content) for (_, day), content in facility_days.items())
-    facility_weeks = summed(((f, day - timedelta(days=day.weekday())), content)
-                            for (f, day), content in facility_days.items())
+    # months and the base period add up days, the facilities' pieces weeks
+    facility_days = checkin_content(con) if content is None else content
+    days = by_day(facility_days)
+    facility_weeks = summed(((f, day - timedelta(days=day.weekday())), c) for (f, day), c in facility_days.items())
     penetrations, outside_shares, checked_in, daily = [], [], [], []
     for month in checkin_months(con):
         pieces = cache.get_or_compute(f"month {month[0]}", content_of_days(days, month[0], month[1] + timedelta(days=1)),

@@ -66,7 +66,17 @@ def summed(contents: Iterable[tuple[object, Content]]) -> dict[object, Content]:
     return total
 
 
-def table_content(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+def checkin_content(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], Content]:
+    """content_by facility and visit_date: the one pass over the check-ins (2 s at 100M) that the fingerprints of
+    every cached piece and slice add up from."""
+    return content_by(con, "facility_id, visit_date")
+
+
+def by_day(content: dict[tuple[str, date], Content]) -> dict[date, Content]:
+    return summed((day, c) for (_, day), c in content.items())
+
+
+def table_content(con: duckdb.DuckDBPyConnection, table: str) -> Content:
     """content_by over the whole table."""
     return content_by(con, "'all'", table=table).get("all", (0, 0))
 

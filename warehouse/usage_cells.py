@@ -21,7 +21,7 @@ import polars as pl
 from transforms.usage_indicators import ALL, CELL_COLUMNS, DEFAULT_DURATION_MINUTES, UNKNOWN
 from warehouse.duckdb_memory import memory_limited
 from warehouse.frames import registered
-from warehouse.piece_cache import code_fingerprint, content_by, content_of_days, fingerprint
+from warehouse.piece_cache import Content, by_day, checkin_content, code_fingerprint, content_of_days, fingerprint
 
 USAGE_CELLS_SQL = Path(__file__).with_name("sql") / "usage_cells.sql"
 
@@ -51,21 +51,24 @@ def period_slices(first: date, last: date) -> list[Slice]:
     return slices
 
 
-def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> pl.DataFrame:
+def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None,
+                content: dict[tuple[str, date], Content] | None = None) -> pl.DataFrame:
     """Per facility, period, breakdown and category: visits, distinct and repeat visitors, person-hours (CELL_COLUMNS).
 
     Only the slices whose check-ins changed since the cells were last computed are computed again; the others come
     from cache.usage_cells (a delivery touches a month or two of a history of years). A slice's fingerprint covers
     the code (the query among it; warehouse.piece_cache.code_fingerprint), the constants and every column of the
-    slice's check-ins that the query reads, so any change to them (a load, a replaced or deleted row, an upgrade)
-    makes the slice stale; the cells are the same either way.
+    slice's check-ins (warehouse.piece_cache.checkin_content; given by the caller if it has it already), so any
+    change to them (a load, a replaced or deleted row, an upgrade) makes the slice stale.
     memory_limit (e.g. "4GB"): DuckDB spills beyond it (warehouse.duckdb_memory.memory_limited).
     """
     dates = checkin_dates(con)
     slices = period_slices(*dates) if dates else []
     query = USAGE_CELLS_SQL.read_text(encoding="utf-8")
     constants = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
-    fingerprints = _slice_fingerprints(con, slices, fingerprint(code_fingerprint(), json.dumps(constants, sort_keys=True)))
+    days = by_day(checkin_content(con) if content is None else content)
+    definition = fingerprint(code_fingerprint(), json.dumps(constants, sort_keys=True))
+    fingerprints = {s: fingerprint(definition, content_of_days(days, s[1], s[2])) for s in slices}
     cached = {(period, first, end): stored for period, first, end, stored in
               con.sql("SELECT period, first_day, end_day, fingerprint FROM cache.usage_cell_slices").fetchall()}
     stale = [s for s in slices if cached.get(s) != fingerprints[s]]
@@ -78,15 +81,6 @@ def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None)
     _keep(con, fingerprints, computed)
     cells = con.sql(f"SELECT {', '.join(CELL_COLUMNS)} FROM cache.usage_cells").pl()
     return pl.concat([pl.DataFrame(schema=CELL_SCHEMA), cells.cast(CELL_SCHEMA)]).select(CELL_COLUMNS)
-
-
-def _slice_fingerprints(con: duckdb.DuckDBPyConnection, slices: list[Slice], definition: str) -> dict[Slice, str]:
-    """What the cells of each slice are computed from: the definition (code and constants) and, per slice, the
-    number of check-ins and the sum of their hashes over the columns the query reads (0.2 s at 10M check-ins)."""
-    days = content_by(con, "visit_date", "facility_id, visitor_pseudonym, offer, age_band, home_district, party_size, "
-                                         "duration_minutes")
-    return {(period, first, end): fingerprint(definition, content_of_days(days, first, end))
-            for period, first, end in slices}
 
 
 def _keep(con: duckdb.DuckDBPyConnection, fingerprints: dict[Slice, str], computed: dict[Slice, pl.DataFrame]) -> None:
