@@ -248,11 +248,17 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     build_resilience_marts(con, _config(tmp_path))
     assert len(computed) == 4
 
-    # a month without check-ins leaves nothing behind
+    # a month without check-ins leaves nothing behind, and the facility's windows are updated from its first
+    # deleted week on, equal to computing them again
+    computed.clear()
     con.execute("DELETE FROM staging.checkins WHERE source_file = 'march.csv'")
-    build_resilience_marts(con, _config(tmp_path))
+    without_march = build_resilience_marts(con, _config(tmp_path))
+    assert f"facility {WITTEN} from 2023-12-18" in computed
     pieces = {piece for (piece,) in con.sql("SELECT DISTINCT piece FROM cache.pieces").fetchall()}
     assert pieces == {"month 2024-01-01", f"facility {WITTEN}", "base period 2024-01-01 2024-03-31"}
+    con.execute("DELETE FROM cache.pieces")
+    for name, frame in _sorted(build_resilience_marts(con, _config(tmp_path))).items():
+        assert frame.equals(_sorted(without_march)[name]), name
 
 
 def test_finance_is_a_delivery_format_and_feeds_the_fiscal_marts(con, tmp_path):
