@@ -83,7 +83,8 @@ def table_content(con: duckdb.DuckDBPyConnection, table: str) -> Content:
 
 def content_of_days(days: dict[date, Content], first: date, end: date) -> Content:
     """content_by visit_date summed over the days from `first` up to (not including) `end`."""
-    return summed(("", content) for day, content in days.items() if first <= day < end).get("", (0, 0))
+    inside = [content for day, content in days.items() if first <= day < end]
+    return sum(n for n, _ in inside), sum(h for _, h in inside)
 
 
 class PieceCache:
