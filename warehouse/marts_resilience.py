@@ -538,7 +538,10 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     # months and the base period add up days, the facilities' pieces weeks
     facility_days = checkin_content(con) if content is None else content
     days = by_day(facility_days)
-    facility_weeks = summed(((f, day - timedelta(days=day.weekday())), c) for (f, day), c in facility_days.items())
+    facility_weeks: dict[str, dict[date, Content]] = {}
+    for (f, week), c in summed(((f, day - timedelta(days=day.weekday())), c)
+                               for (f, day), c in facility_days.items()).items():
+        facility_weeks.setdefault(f, {})[week] = c
     penetrations, outside_shares, checked_in, daily = [], [], [], []
     for month in checkin_months(con):
         pieces = cache.get_or_compute(f"month {month[0]}", content_of_days(days, month[0], month[1] + timedelta(days=1)),
@@ -550,9 +553,9 @@ def build_resilience_marts(con: duckdb.DuckDBPyConnection, config: PipelineConfi
     counts = pl.concat(daily) if daily else pl.DataFrame(schema=DAILY_SCHEMA)
     windows = sorted(set(trend_windows(settings).values()))
     steps = pl.concat([
-        cache.get_or_update(f"facility {f}", windows, {week: c for (g, week), c in facility_weeks.items() if g == f},
+        cache.get_or_update(f"facility {f}", windows, weeks,
                             lambda stored, first, f=f: updated_steps(con, f, windows, stored, first))["trailing_visitors"]
-        for f in sorted({f for f, _ in facility_days})
+        for f, weeks in sorted(facility_weeks.items())
     ] or [pl.DataFrame(schema=STEP_SCHEMA)])
     start, end = settings.participation_period
     base = cache.get_or_compute(f"base period {start} {end}", content_of_days(days, start, end + timedelta(days=1)),
