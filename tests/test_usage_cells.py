@@ -139,7 +139,7 @@ def test_slices_hold_whole_periods_and_cover_every_day_once():
         starts_ok = (lambda d: d.weekday() == 0) if period == "week" else (lambda d: d.day == 1)
         assert all(starts_ok(start) and starts_ok(end) for start, end in mine)
     assert [s for s in slices if s[0] == "month"][0] == ("month", date(2023, 12, 1), date(2024, 1, 1))
-    assert [s for s in slices if s[0] == "week"][0] == ("week", date(2023, 12, 25), date(2024, 1, 22))
+    assert [s for s in slices if s[0] == "week"][0] == ("week", date(2023, 12, 25), date(2024, 1, 1))
 
 
 def _reference_cells(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -166,23 +166,24 @@ def test_only_slices_whose_checkins_changed_are_computed_again(tmp_path):
         assert_frame_equal(usage_cells(con).sort(CELL_KEYS), first.sort(CELL_KEYS))
         assert _cached_rows(con) == before  # nothing changed, nothing computed
 
-        # one visit of 14 February corrected (a party of one more): its month and its block of weeks only
+        # one visit of 14 February corrected (a party of one more): its month and its week only
         con.execute("""UPDATE staging.checkins SET party_size = coalesce(party_size, 1) + 1
                        WHERE rowid = (SELECT min(rowid) FROM staging.checkins WHERE visit_date = DATE '2024-02-14')""")
         after_update = usage_cells(con)
         assert_frame_equal(after_update.sort(CELL_KEYS), _reference_cells(con).sort(CELL_KEYS))
         now = _cached_rows(con)
         touched = {s for s in before if now.get(s) != before[s]}
-        week_block = next((p, f) for p, f, e in period_slices(*checkin_dates(con))
-                          if p == "week" and f <= date(2024, 2, 14) < e)
-        assert touched == {("month", date(2024, 2, 1)), week_block}
+        week = next((p, f) for p, f, e in period_slices(*checkin_dates(con))
+                    if p == "week" and f <= date(2024, 2, 14) < e)
+        assert touched == {("month", date(2024, 2, 1)), week}
 
-        # a visit before the first day: every block of weeks starts on another Monday now, the months stay
+        # a visit before the first day: the slices from its week and month on are added, the others kept
         con.execute("""INSERT INTO staging.checkins BY NAME
                        SELECT * REPLACE (visit_date - 40 AS visit_date, visited_at - INTERVAL 40 DAY AS visited_at)
                        FROM staging.checkins WHERE rowid = (SELECT min(rowid) FROM staging.checkins)""")
         earlier = usage_cells(con)
         assert_frame_equal(earlier.sort(CELL_KEYS), _reference_cells(con).sort(CELL_KEYS))
+        assert {s: rows for s, rows in _cached_rows(con).items() if s in now} == now
         cached_slices = con.sql("SELECT period, first_day, end_day FROM cache.usage_cell_slices ORDER BY ALL").fetchall()
         assert cached_slices == sorted(period_slices(*checkin_dates(con)))
         assert {f for p, f in _cached_rows(con) if p == "week"} <= {f for p, f, _ in cached_slices if p == "week"}

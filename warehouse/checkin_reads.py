@@ -6,7 +6,8 @@ peak at 10M; at 100M it would not fit 16 GB). Each piece holds everything the re
 - aggregated by DuckDB: visits and distinct visitors per facility, offer and day, one month at a time
   (anomalies and trends), and the distinct visitors of the trailing weeks per offer, one facility at a time
   (trends; warehouse/sql/trailing_visitors.sql);
-- one calendar month at a time: penetration and outside-district share (monthly values, across facilities);
+- one calendar month at a time, reduced by DuckDB to what is counted: the distinct visitors per facility type,
+  home district and recorded age band (penetration) and one row per facility and visitor (outside-district share);
 - the base period's distinct visitors: participation rates and the demand projection count distinct visitors
   per home district and recorded age band, nothing else;
 - one calendar month of the check-ins inside at least one booking: room sharing (persons per booking are a sum
@@ -24,11 +25,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse.frames import registered
+
 TRAILING_VISITORS = (Path(__file__).parent / "sql" / "trailing_visitors.sql").read_text(encoding="utf-8")
-
-MONTH_COLUMNS = ("facility_id, visited_at, visit_date, visitor_pseudonym, age_from, age_to, home_district, "
-                 "source_file, source_row")
-
 
 def read_utc(con: duckdb.DuckDBPyConnection, query: str, params: list | dict | None = None) -> pl.DataFrame:
     return con.sql(query, params=params).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
@@ -64,9 +63,39 @@ def checkin_months(con: duckdb.DuckDBPyConnection) -> list[tuple[date, date]]:
     return [(s, (s.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)) for (s,) in starts]
 
 
-def checkins_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
-    """The check-ins of the local dates [start, end] (visit_date is the facility's local date)."""
-    return read_utc(con, f"SELECT {MONTH_COLUMNS} FROM staging.checkins WHERE visit_date BETWEEN ? AND ?", [start, end])
+def visitors_by_facility_type(con: duckdb.DuckDBPyConnection, start: date, end: date,
+                              facilities: pl.DataFrame) -> pl.DataFrame:
+    """One row per facility type, visitor, home district and recorded age band seen at the type's facilities on the
+    local dates [start, end], dated `start`: what penetration counts (distinct visitors). Check-ins of a facility
+    not in `facilities` are left out here; visitors_per_facility reports them."""
+    with registered(con, registry_facilities=facilities.select("facility_id", "type")):
+        return read_utc(
+            con,
+            """SELECT DISTINCT ?::DATE AS visit_date, f.type, c.home_district, c.visitor_pseudonym, c.age_from, c.age_to
+               FROM staging.checkins AS c JOIN registry_facilities AS f USING (facility_id)
+               WHERE c.visit_date BETWEEN ? AND ?""",
+            [start, start, end],
+        )
+
+
+def visitors_per_facility(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
+    """One row per facility and visitor of the local dates [start, end], dated `start`, standing for all the
+    visitor's check-ins there: the home district and time of the latest check-in that gave a district (both NULL
+    if none did), and the first source_file and source_row of them all, to name a check-in of an unregistered
+    facility as reading every check-in would. What the outside-district share counts; at 100M check-ins a month's
+    6.1M check-ins in Polars took 1.8 s to read and 2.5 s to reduce."""
+    return read_utc(
+        con,
+        """SELECT facility_id, visitor_pseudonym, visit_date, home_district, visited_at,
+                  first_row.source_file AS source_file, first_row.source_row AS source_row
+           FROM (SELECT facility_id, visitor_pseudonym, ?::DATE AS visit_date,
+                        arg_max(home_district, visited_at) FILTER (WHERE home_district IS NOT NULL) AS home_district,
+                        max(visited_at) FILTER (WHERE home_district IS NOT NULL) AS visited_at,
+                        min(struct_pack(source_file, source_row)) AS first_row
+                 FROM staging.checkins WHERE visit_date BETWEEN ? AND ?
+                 GROUP BY facility_id, visitor_pseudonym)""",
+        [start, start, end],
+    )
 
 
 def visitors_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:

@@ -34,12 +34,13 @@ from transforms.resilience_config import RESILIENCE_PATH, ProjectionSettings, Re
 from transforms.room_sharing import LOCAL_TZ, candidate_rooms, checked_in_persons, idle_by_room, room_sharing_indicators
 from warehouse.checkin_reads import (
     checkin_months,
-    checkins_in,
     checkins_inside_bookings,
     daily_visits_in,
     read_utc,
     trailing_visitors,
+    visitors_by_facility_type,
     visitors_in,
+    visitors_per_facility,
 )
 from warehouse.load_projection import land_projection
 from warehouse.piece_cache import (
@@ -189,17 +190,16 @@ def _label(band: tuple[int, int | None]) -> str:
 
 # --- usage marts ------------------------------------------------------------------------------------------------
 
-def penetration_in_month(checkins: pl.DataFrame, population: pl.DataFrame, facilities: pl.DataFrame,
-                         settings: ResilienceConfig, month: tuple[date, date]) -> list[pl.DataFrame]:
-    """penetration_rate per home district and facility type over one month's check-ins (visitors of the type's
-    facilities), one frame per type with visits in that month."""
-    if checkins.is_empty() or population.is_empty():
+def penetration_in_month(visitors: pl.DataFrame, population: pl.DataFrame, settings: ResilienceConfig,
+                         month: tuple[date, date]) -> list[pl.DataFrame]:
+    """penetration_rate per home district and facility type over one month's visitors of the type's facilities
+    (warehouse.checkin_reads.visitors_by_facility_type), one frame per type with visits in that month."""
+    if visitors.is_empty() or population.is_empty():
         return []
-    typed = checkins.join(facilities.select("facility_id", "type"), on="facility_id", how="left")
     return [
         penetration(of_type, population, target.band, month).with_columns(convention=pl.lit(target.facility_type))
         for target in settings.targets
-        if not (of_type := typed.filter(pl.col("type") == target.facility_type)).is_empty()
+        if not (of_type := visitors.filter(pl.col("type") == target.facility_type)).is_empty()
     ]
 
 
@@ -487,11 +487,10 @@ def _detached(frame: pl.DataFrame) -> pl.DataFrame:
 def _month_pieces(con: duckdb.DuckDBPyConnection, month: tuple[date, date], population: pl.DataFrame,
                   facilities: pl.DataFrame, settings: ResilienceConfig, bookings: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """What the marts take from one calendar month of check-ins; a frame without columns where there is nothing."""
-    piece = checkins_in(con, *month)
-    penetrations = penetration_in_month(piece, population, facilities, settings, month)
+    penetrations = penetration_in_month(visitors_by_facility_type(con, *month, facilities), population, settings, month)
     return {
         "penetration": _detached(pl.concat(penetrations, how="diagonal_relaxed")) if penetrations else pl.DataFrame(),
-        "outside_share": _detached(outside_district_share(piece, facilities, month)),
+        "outside_share": _detached(outside_district_share(visitors_per_facility(con, *month), facilities, month)),
         "daily_visits": daily_visits_in(con, *month),
         "checked_in": (pl.DataFrame() if bookings.is_empty()
                        else checked_in_persons(bookings, checkins_inside_bookings(con, *month))),
