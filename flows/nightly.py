@@ -19,7 +19,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.config import FileSource, load_config
 from sources.inbox import REFUSED, settle
 from warehouse.fingerprint import last_published, run_fingerprint
-from warehouse.exports import add_to_manifest, data_vintages, discard_exports, publish_exports, write_exports
+from warehouse.exports import (add_to_manifest, data_vintages, discard_exports, mart_exports, publish_exports,
+                               write_exports)
 from warehouse.ingest import IngestContext, ParsedDelivery, ingest_file, new_deliveries, parse_delivery
 from sources.genesis.config import declared_population_basis
 from sources.genesis.fetch import fetch_statistics_sources
@@ -113,9 +114,10 @@ def marts(build: str, config_path: str) -> dict[str, int]:
 def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
-        staging = write_exports(con, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
+        published = mart_exports(con, config.min_count)
+        staging = write_exports(con, published, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
                                 area_points=config.area_points, default_convention=config.default_convention)
-        report = write_report(con, staging, run_id, config.area_points, config.min_count,
+        report = write_report(con, published, staging, run_id, config.area_points, config.min_count,
                               default_convention=config.default_convention)
     add_to_manifest(staging, sorted(p.name for p in report.parent.glob("report*.html")))
     return str(staging)

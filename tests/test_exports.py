@@ -18,8 +18,8 @@ import pytest
 from transforms.bad_input import BadInputError
 from transforms.catalogue import catalogue_frame
 from transforms.demography import AgeConvention
-from warehouse.exports import (LONG_COLUMNS, data_vintages, long_form, publish_exports, read_area_points,
-                               write_exports)
+from warehouse.exports import (LONG_COLUMNS, data_vintages, long_form, mart_exports, publish_exports,
+                               read_area_points, write_exports)
 from warehouse.frames import insert_frame
 from warehouse.migrate import migrate
 from warehouse.publish import connect_build
@@ -124,7 +124,7 @@ def points(tmp_path: Path) -> Path:
 def exported(tmp_path: Path, points: Path) -> Path:
     con = build_small_warehouse(tmp_path / "w.duckdb")
     try:
-        staging = write_exports(con, tmp_path / "exports", RUN_ID, "2026-11-29", 5, data_vintages(con),
+        staging = write_exports(con, mart_exports(con, 5), tmp_path / "exports", RUN_ID, "2026-11-29", 5, data_vintages(con),
                                 area_points=points, default_convention="regionalatlas")
     finally:
         con.close()
@@ -224,7 +224,7 @@ def test_geojson_has_the_latest_default_reading_and_names_areas_without_a_point(
 def test_marts_outside_the_long_form_are_exported_as_stored(tmp_path):
     con = build_small_warehouse(tmp_path / "w.duckdb", with_usage=False)
     con.execute("CREATE TABLE marts.scenario_lights AS SELECT '05914' AS municipality, 'revenue_-10' AS scenario, 'red' AS light")
-    staging = write_exports(con, tmp_path / "exports", RUN_ID, "2026-11-29", 5, data_vintages(con))
+    staging = write_exports(con, mart_exports(con, 5), tmp_path / "exports", RUN_ID, "2026-11-29", 5, data_vintages(con))
     con.close()
     m = manifest(staging)
     assert m["marts"]["scenario_lights"]["form"] == "as_stored"

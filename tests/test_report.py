@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from test_exports import HAGEN_OLD_AGE, RUN_ID, build_small_warehouse
+from warehouse.exports import mart_exports
 from warehouse.report import format_number, write_report
 
 
@@ -20,7 +21,7 @@ def reports(tmp_path_factory) -> Path:
     (directory / "centres.json").write_text('[{"05914": 7.47, "05954": 7.27}, {"05914": 51.36, "05954": 51.33}]')
     con = build_small_warehouse(directory / "w.duckdb")
     try:
-        write_report(con, directory, RUN_ID, directory / "centres.json", min_count=5)
+        write_report(con, mart_exports(con, 5), directory, RUN_ID, directory / "centres.json", min_count=5)
     finally:
         con.close()
     return directory

@@ -258,16 +258,16 @@ def _write_json(data, path: Path, rows: int) -> dict[str, dict]:
     return _entry(path, rows)
 
 
-def write_exports(con: duckdb.DuckDBPyConnection, exports_root: Path, run_id: str, run_date: str, min_count: int,
-                  vintages: dict[str, str], area_points: Path | None = None,
+def write_exports(con: duckdb.DuckDBPyConnection, exports: list[MartExport], exports_root: Path, run_id: str,
+                  run_date: str, min_count: int, vintages: dict[str, str], area_points: Path | None = None,
                   default_convention: str = "regionalatlas") -> Path:
-    """Write the export set of this run into exports/.staging-<run_id>/; `publish_exports` moves it into place."""
+    """Write the export set of this run (exports: mart_exports of the warehouse) into exports/.staging-<run_id>/;
+    `publish_exports` moves it into place."""
     staging = exports_root / f".staging-{run_id}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     files: dict[str, dict] = {}
     marts: dict[str, dict] = {}
-    exports = mart_exports(con, min_count)
     for export in exports:
         files |= _write(export.frame, staging, export.name)
         written = [f"{export.name}.parquet", f"{export.name}.csv"]

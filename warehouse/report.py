@@ -20,7 +20,7 @@ import polars as pl
 import vl_convert
 
 from transforms.suppression import SUPPRESSED
-from warehouse.exports import MartExport, all_latest_area_values, data_vintages, mart_exports, mart_tables, read_area_points
+from warehouse.exports import MartExport, all_latest_area_values, data_vintages, mart_tables, read_area_points
 
 TEMPLATES = Path(__file__).with_name("report_templates")
 LANGUAGES = ("de", "en")
@@ -342,13 +342,14 @@ def render_report(con: duckdb.DuckDBPyConnection, exports: list[MartExport], run
     return _environment(language, min_count).get_template("report.html.j2").render(**page)
 
 
-def write_report(con: duckdb.DuckDBPyConnection, directory: Path, run_id: str, area_points: Path | None,
-                 min_count: int, language: str = "de", default_convention: str = "regionalatlas") -> Path:
+def write_report(con: duckdb.DuckDBPyConnection, exports: list[MartExport], directory: Path, run_id: str,
+                 area_points: Path | None, min_count: int, language: str = "de",
+                 default_convention: str = "regionalatlas") -> Path:
     """Write report.html in `language` and the other language beside it (report.en.html or report.de.html) into
-    `directory` (the export staging directory, so that the report is published with the exports)."""
+    `directory` (the export staging directory, so that the report is published with the exports). exports:
+    warehouse.exports.mart_exports, as the exports were written from them."""
     other = next(lang for lang in LANGUAGES if lang != language)
     files = {language: "report.html", other: f"report.{other}.html"}
-    exports = mart_exports(con, min_count)
     for lang, name in files.items():
         page = render_report(con, exports, run_id, area_points, min_count, lang, default_convention,
                              other_language_file=files[other if lang == language else language])
