@@ -1,10 +1,11 @@
 """The monthly reach marts read check-ins reduced by DuckDB (warehouse/checkin_reads.py) and give what the pure
 transforms give over every check-in of the month.
 
-penetration counts distinct visitors per type, home district and recorded age band; outside_district_share one
-row per facility and visitor with the home district of its latest check-in that gave one. The reads hand the
-transforms exactly that, so the marts cost a fraction of reading the month's check-ins (6.1M at 100M). The sample
-months are changed here so that visitors move between districts and leave the district out now and then.
+penetration counts distinct visitors per type, home district and recorded age band: the read hands the transform
+exactly those. The outside-district share is counted per facility by DuckDB (warehouse/sql/outside_district_counts.sql)
+as transforms.coverage.outside_district_counts counts it. So the marts cost a fraction of reading the month's
+check-ins (6.1M at 100M). The sample months are changed here so that visitors move between districts and leave the
+district out now and then.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from polars.testing import assert_frame_equal
 
 from conftest import GENESIS_2018, ROOT, SAMPLE
 from transforms.bad_input import BadInputError
-from transforms.coverage import outside_district_share
+from transforms.coverage import outside_district_counts, outside_district_share
 from transforms.facility_registry import load_facility_registry
 from transforms.resilience_config import load_resilience_config
-from warehouse.checkin_reads import checkin_months, read_utc, visitors_by_facility_type, visitors_per_facility
+from warehouse.checkin_reads import checkin_months, outside_district_counts_in, read_utc, visitors_by_facility_type
 from warehouse.ingest import IngestContext, ingest_file
 from warehouse.marts_resilience import penetration_in_month
 from warehouse.migrate import migrate
@@ -80,12 +81,13 @@ def test_penetration_from_the_distinct_visitors_equals_every_checkin(con):
         assert pl.concat(got)["numerator"].sum() > 0
 
 
-def test_outside_share_from_one_row_per_facility_and_visitor_equals_every_checkin(con):
+def test_outside_district_counts_of_duckdb_equal_the_transform(con):
     for month in checkin_months(con):
-        expected = outside_district_share(_every_checkin(con, month), FACILITIES, month)
-        got = outside_district_share(visitors_per_facility(con, *month), FACILITIES, month)
+        expected = outside_district_counts(_every_checkin(con, month), FACILITIES, month).sort("facility_id")
+        got = outside_district_counts_in(con, *month, FACILITIES).sort("facility_id")
         assert_frame_equal(got, expected)
-        assert expected["numerator"].sum() > 0 and expected.height == FACILITIES.height
+        assert expected["outside"].sum() > 0 and expected["known"].sum() > expected["outside"].sum()
+        assert expected.height == FACILITIES.height
 
 
 def test_a_checkin_of_an_unregistered_facility_is_named_as_from_every_checkin(con):
@@ -97,9 +99,9 @@ def test_a_checkin_of_an_unregistered_facility_is_named_as_from_every_checkin(co
         month = (date(2024, 2, 1), date(2024, 2, 29))
         with pytest.raises(BadInputError) as every:
             outside_district_share(_every_checkin(con, month), FACILITIES, month)
-        with pytest.raises(BadInputError) as reduced:
-            outside_district_share(visitors_per_facility(con, *month), FACILITIES, month)
-        assert str(reduced.value) == str(every.value)
+        with pytest.raises(BadInputError) as counted:
+            outside_district_counts_in(con, *month, FACILITIES)
+        assert str(counted.value) == str(every.value)
         assert "'closed-in-2023' is not in the facility registry" in str(every.value)
     finally:
         con.execute("ROLLBACK")

@@ -198,25 +198,25 @@ def penetration(checkins: pl.DataFrame, population: pl.DataFrame, band: Band, pe
     return visitors_per_population(checkins, population, {label: band}, period, "penetration_rate")
 
 
+def unregistered_facility(file: str, row: int, facility_id: str) -> BadInputError:
+    return BadInputError(file, row, f"facility_id {facility_id!r} is not in the facility registry (or has no area_code)")
+
+
 def _facility_districts(checkins: pl.DataFrame, facilities: pl.DataFrame) -> pl.DataFrame:
     registry = facilities.select("facility_id", facility_area=pl.col("area_code"))
     joined = checkins.join(registry, on="facility_id", how="left")
     unknown = joined.filter(pl.col("facility_area").is_null()).sort("source_file", "source_row")
     if unknown.height:
         first = unknown.row(0, named=True)
-        raise BadInputError(
-            first["source_file"], first["source_row"],
-            f"facility_id {first['facility_id']!r} is not in the facility registry (or has no area_code)",
-        )
+        raise unregistered_facility(first["source_file"], first["source_row"], first["facility_id"])
     return joined
 
 
-def outside_district_share(checkins: pl.DataFrame, facilities: pl.DataFrame, period: tuple[date, date]) -> pl.DataFrame:
-    """outside_district_share per facility: distinct visitors from another district per 100 with a known district.
-
-    A visitor's home district is the latest one recorded at that facility in the period (people move).
-    """
-    ind = indicator("outside_district_share")
+def outside_district_counts(checkins: pl.DataFrame, facilities: pl.DataFrame, period: tuple[date, date]) -> pl.DataFrame:
+    """Per facility with check-ins in the period: its distinct visitors with a known home district (`known`) and
+    those of them from another district than the facility's (`outside`). A visitor's home district is the latest
+    one recorded at that facility in the period (people move). warehouse/sql/outside_district_counts.sql counts the
+    same in DuckDB for the nightly run."""
     visits = _facility_districts(_in_period(checkins, period), facilities)
     per_visitor = (
         visits.filter(pl.col("home_district").is_not_null())
@@ -230,18 +230,35 @@ def outside_district_share(checkins: pl.DataFrame, facilities: pl.DataFrame, per
         outside=(pl.col("home") != pl.col("facility_area")).sum(),
         known=pl.len(),
     )
-    every_facility = visits.select("facility_id").unique()
+    return visits.select("facility_id").unique().join(counts, on="facility_id", how="left").select(
+        "facility_id",
+        outside=pl.col("outside").fill_null(0).cast(pl.Int64),
+        known=pl.col("known").fill_null(0).cast(pl.Int64),
+    )
+
+
+def outside_share_of_counts(counts: pl.DataFrame, period: tuple[date, date]) -> pl.DataFrame:
+    """outside_district_share per facility from its outside_district_counts: distinct visitors from another
+    district per 100 with a known district."""
+    ind = indicator("outside_district_share")
     return (
-        every_facility.join(counts, on="facility_id", how="left")
-        .select(
+        counts.select(
             "facility_id",
             period_start=pl.lit(period[0]),
             period_end=pl.lit(period[1]),
             indicator_id=pl.lit(ind.id),
-            flag=pl.when(pl.col("known").fill_null(0) == 0).then(pl.lit(FLAG_NO_KNOWN_HOME)),
-            numerator=pl.col("outside").fill_null(0).cast(pl.Float64),
-            denominator=pl.col("known").fill_null(0).cast(pl.Float64),
+            flag=pl.when(pl.col("known") == 0).then(pl.lit(FLAG_NO_KNOWN_HOME)),
+            numerator=pl.col("outside").cast(pl.Float64),
+            denominator=pl.col("known").cast(pl.Float64),
         )
         .with_columns(value_where_unflagged(pl.col("numerator") / pl.col("denominator") * ind.scale))
         .sort("facility_id")
     )
+
+
+def outside_district_share(checkins: pl.DataFrame, facilities: pl.DataFrame, period: tuple[date, date]) -> pl.DataFrame:
+    """outside_district_share per facility: distinct visitors from another district per 100 with a known district.
+
+    A visitor's home district is the latest one recorded at that facility in the period (people move).
+    """
+    return outside_share_of_counts(outside_district_counts(checkins, facilities, period), period)

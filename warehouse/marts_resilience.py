@@ -23,7 +23,7 @@ from transforms.accessibility import accessibility, parse_area_points
 from transforms.age_structure import age_structure_bands, band_shares, mean_and_median_age, population_change_over
 from transforms.anomalies import MAD_TO_SD, anomaly_flags, daily_visits, visit_trends
 from transforms.bad_input import BadInputError
-from transforms.coverage import penetration, outside_district_share, supply_ratio
+from transforms.coverage import outside_share_of_counts, penetration, supply_ratio
 from transforms.demography import AREA_KEYS, AgeConvention, by_reference_date, convention_bands, demography_indicators
 from transforms.facility_registry import FacilityRegistry, load_facility_registry, opening_calendar
 from transforms.fiscal_stress import FINANCE_SCHEMA, finance_indicators, load_stress_config, stress_test
@@ -36,11 +36,11 @@ from warehouse.checkin_reads import (
     checkin_months,
     checkins_inside_bookings,
     daily_visits_in,
+    outside_district_counts_in,
     read_utc,
     trailing_visitors,
     visitors_by_facility_type,
     visitors_in,
-    visitors_per_facility,
 )
 from warehouse.load_projection import land_projection
 from warehouse.piece_cache import (
@@ -235,7 +235,7 @@ def reach_by_district(penetrations: list[pl.DataFrame], participation: pl.DataFr
 
 
 def reach_by_facility(monthly: list[pl.DataFrame]) -> pl.DataFrame:
-    """outside_district_share per facility and month (transforms.coverage.outside_district_share of each month);
+    """outside_district_share per facility and month (transforms.coverage.outside_share_of_counts of each month);
     its visitors with a known home district are the count."""
     mart = _concat(monthly)
     if mart is None:
@@ -490,7 +490,7 @@ def _month_pieces(con: duckdb.DuckDBPyConnection, month: tuple[date, date], popu
     penetrations = penetration_in_month(visitors_by_facility_type(con, *month, facilities), population, settings, month)
     return {
         "penetration": _detached(pl.concat(penetrations, how="diagonal_relaxed")) if penetrations else pl.DataFrame(),
-        "outside_share": _detached(outside_district_share(visitors_per_facility(con, *month), facilities, month)),
+        "outside_share": outside_share_of_counts(outside_district_counts_in(con, *month, facilities), month),
         "daily_visits": daily_visits_in(con, *month),
         "checked_in": (pl.DataFrame() if bookings.is_empty()
                        else checked_in_persons(bookings, checkins_inside_bookings(con, *month))),
