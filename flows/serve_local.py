@@ -33,7 +33,7 @@ def server_env(home: Path, port: int) -> dict[str, str]:
     )
     # the serving process asks the server for runs to start every 10 s by default: a landed file's run would wait
     # 5 s on average before it starts; the query is cheap on a local server
-    env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
+    env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     return env
 
 

@@ -197,8 +197,9 @@ def _spied(monkeypatch) -> list[str]:
     month_pieces, trailing, base = marts._month_pieces, marts.trailing_visitors, marts.base_period_pieces
     monkeypatch.setattr(marts, "_month_pieces", lambda con, month, *rest: computed.append(f"month {month[0]}")
                         or month_pieces(con, month, *rest))
-    monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows, since=None: computed.append(
-        f"facility {facility}" + (f" from {since}" if since else "")) or trailing(con, facility, windows, since))
+    monkeypatch.setattr(marts, "trailing_visitors", lambda con, facility, windows, changed_from=None: computed.append(
+        f"facility {facility}" + (f" from {changed_from}" if changed_from else ""))
+        or trailing(con, facility, windows, changed_from))
     monkeypatch.setattr(marts, "base_period_pieces", lambda *args: computed.append("base period") or base(*args))
     return computed
 
@@ -225,11 +226,10 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
         assert frame.equals(_sorted(first)[name]), name
 
     # one visitor of March moved: March and the base period (January to March 2024) are computed again, January is
-    # read back, and the facility's trailing-window visitors are updated from the week of the change (4 March),
-    # reading the visits from the first 12-week trend window that ends in it on
+    # read back, and the facility's trailing-window visitors are updated from the week of the change (4 March)
     con.execute("UPDATE staging.checkins SET home_district = '05914' WHERE source_file = 'march.csv' AND source_row = 2")
     changed = build_resilience_marts(con, _config(tmp_path))
-    assert computed == ["month 2024-03-01", f"facility {WITTEN} from 2023-12-18", "base period"]
+    assert computed == ["month 2024-03-01", f"facility {WITTEN} from 2024-03-04", "base period"]
     con.execute("DELETE FROM cache.pieces")
     for name, frame in _sorted(build_resilience_marts(con, _config(tmp_path))).items():
         assert frame.equals(_sorted(changed)[name]), name
@@ -253,7 +253,7 @@ def test_pieces_of_unchanged_checkins_are_read_back_not_computed(con, tmp_path, 
     computed.clear()
     con.execute("DELETE FROM staging.checkins WHERE source_file = 'march.csv'")
     without_march = build_resilience_marts(con, _config(tmp_path))
-    assert f"facility {WITTEN} from 2023-12-18" in computed
+    assert f"facility {WITTEN} from 2024-03-04" in computed
     pieces = {piece for (piece,) in con.sql("SELECT DISTINCT piece FROM cache.pieces").fetchall()}
     assert pieces == {"month 2024-01-01", f"facility {WITTEN}", "base period 2024-01-01 2024-03-31"}
     con.execute("DELETE FROM cache.pieces")

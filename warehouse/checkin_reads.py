@@ -49,12 +49,13 @@ def daily_visits_in(con: duckdb.DuckDBPyConnection, start: date, end: date) -> p
 
 
 def trailing_visitors(con: duckdb.DuckDBPyConnection, facility_id: str, windows: list[int],
-                      since: date | None = None) -> pl.DataFrame:
+                      changed_from: date | None = None) -> pl.DataFrame:
     """Distinct visitors per offer of the facility in the `weeks` weeks up to each week, for each window length in
     `windows`, a step function (weeks, facility_id, offer, week, distinct_visitors;
     warehouse/sql/trailing_visitors.sql), computed by DuckDB under its memory limit: the busiest facility of the
-    100M benchmark has 26M check-ins. since (a Monday): only the visits from then on are read."""
-    return read_utc(con, TRAILING_VISITORS, {"facility_id": facility_id, "windows": windows, "since": since})
+    100M benchmark has 26M check-ins. changed_from (a Monday): only the rows from then on are right, and only the
+    visits of the longest window before it are read."""
+    return read_utc(con, TRAILING_VISITORS, {"facility_id": facility_id, "windows": windows, "changed_from": changed_from})
 
 
 def checkin_months(con: duckdb.DuckDBPyConnection) -> list[tuple[date, date]]:

@@ -285,9 +285,8 @@ def trend_windows(settings: ResilienceConfig) -> dict[str, int]:
 
 def spliced_steps(before: pl.DataFrame, recomputed: pl.DataFrame, first_week: date) -> pl.DataFrame:
     """The step functions of trailing_visitors (STEP_SCHEMA) with `before`'s rows up to `first_week` and
-    `recomputed`'s from it on. recomputed is read from the visits since the first window that ends in first_week,
-    so its counts before that week are incomplete; the count in first_week is its last one up to then (0 for a
-    series it does not have). Rows that repeat the count before them are left out, as trailing_visitors.sql
+    `recomputed`'s from it on. recomputed is trailing_visitors changed from first_week, so its counts before that
+    week are incomplete; the count in first_week is its last one up to then (0 for a series it does not have). Rows that repeat the count before them are left out, as trailing_visitors.sql
     leaves them out: the result equals computing all of history again."""
     series = ["weeks", "facility_id", "offer"]
     at_first = recomputed.filter(pl.col("week") <= first_week).group_by(series).agg(
@@ -303,13 +302,12 @@ def spliced_steps(before: pl.DataFrame, recomputed: pl.DataFrame, first_week: da
 def updated_steps(con: duckdb.DuckDBPyConnection, facility_id: str, windows: list[int],
                   stored: dict[str, pl.DataFrame] | None, first_changed: date | None) -> dict[str, pl.DataFrame]:
     """The facility's trailing-window visitors (PieceCache.get_or_update): from scratch, or, when the visits from
-    first_changed on are all that changed, only the weeks from then on, read from the visits of the longest window
+    first_changed on are all that changed, only the weeks from then on, from the visits of the longest window
     before (a delivery of last week into 100M check-ins reads 12 weeks, not the year)."""
     if stored is None or first_changed is None:
         return {"trailing_visitors": trailing_visitors(con, facility_id, windows)}
-    since = first_changed - timedelta(weeks=max(windows) - 1)
     return {"trailing_visitors": spliced_steps(stored["trailing_visitors"],
-                                               trailing_visitors(con, facility_id, windows, since), first_changed)}
+                                               trailing_visitors(con, facility_id, windows, first_changed), first_changed)}
 
 
 def demand_trends(counts: pl.DataFrame, visitor_steps: pl.DataFrame, registry: FacilityRegistry,

@@ -4,9 +4,10 @@
 -- (1 week: the week itself; the trend window otherwise). Only rows where the count changes (from 0 before the first):
 -- the same history always gives the same rows.
 --
--- $since (a Monday, or NULL for all of history) reads only the visits from that week on: the counts are then right
--- for the weeks whose window lies after it, which is all that an update from a changed week on needs
--- (warehouse.marts_resilience.updated_steps).
+-- $changed_from (a Monday, or NULL for all of history): only the rows from that week on are right, which is all that
+-- an update from a changed week on needs (warehouse.marts_resilience.updated_steps). They depend on the visits from
+-- then on and, of those before, only on each visitor's last visit week within the longest window: a hash
+-- aggregation instead of sorting every visitor-week of that window (8 facilities of 100M check-ins: 6.8 → 5.4 s).
 --
 -- A visit in week w counts for the windows ending in w … w + weeks - 1. A visitor's visit weeks that lie less than
 -- a window apart merge into one covered run; the count is a running sum of +1 where a run starts (no visit in the
@@ -16,7 +17,13 @@
 WITH visitor_weeks AS (
     SELECT DISTINCT offer, visitor_pseudonym, date_trunc('week', visit_date)::DATE AS week
     FROM staging.checkins
-    WHERE facility_id = $facility_id AND ($since IS NULL OR visit_date >= $since)
+    WHERE facility_id = $facility_id AND ($changed_from IS NULL OR visit_date >= $changed_from::DATE)
+    UNION ALL
+    SELECT offer, visitor_pseudonym, max(date_trunc('week', visit_date))::DATE AS week
+    FROM staging.checkins
+    WHERE facility_id = $facility_id AND visit_date < $changed_from::DATE
+      AND visit_date >= $changed_from::DATE - 7 * (list_max($windows::INTEGER[]) - 1)
+    GROUP BY offer, visitor_pseudonym
 ),
 neighbours AS (
     SELECT offer, week,
