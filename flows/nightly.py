@@ -115,8 +115,9 @@ def exports(build: str, run_id: str, run_date: str, config_path: str) -> str:
     config = load_config(config_path)
     with connect_build(Path(build)) as con:
         published = mart_exports(con, config.min_count)
-        staging = write_exports(con, published, config.paths.exports, run_id, run_date, config.min_count, data_vintages(con),
-                                area_points=config.area_points, default_convention=config.default_convention)
+        staging = write_exports(con, published, config.paths.exports, run_id, run_date, config.min_count,
+                                data_vintages(con), area_points=config.area_points,
+                                default_convention=config.default_convention)
         report = write_report(con, published, staging, run_id, config.area_points, config.min_count,
                               default_convention=config.default_convention)
     add_to_manifest(staging, sorted(p.name for p in report.parent.glob("report*.html")))

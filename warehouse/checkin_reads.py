@@ -31,6 +31,7 @@ from warehouse.frames import registered
 TRAILING_VISITORS = (Path(__file__).parent / "sql" / "trailing_visitors.sql").read_text(encoding="utf-8")
 OUTSIDE_DISTRICT_COUNTS = (Path(__file__).parent / "sql" / "outside_district_counts.sql").read_text(encoding="utf-8")
 
+
 def read_utc(con: duckdb.DuckDBPyConnection, query: str, params: list | dict | None = None) -> pl.DataFrame:
     return con.sql(query, params=params).pl().with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 

@@ -286,8 +286,9 @@ def trend_windows(settings: ResilienceConfig) -> dict[str, int]:
 def spliced_steps(before: pl.DataFrame, recomputed: pl.DataFrame, first_week: date) -> pl.DataFrame:
     """The step functions of trailing_visitors (STEP_SCHEMA) with `before`'s rows up to `first_week` and
     `recomputed`'s from it on. recomputed is trailing_visitors changed from first_week, so its counts before that
-    week are incomplete; the count in first_week is its last one up to then (0 for a series it does not have). Rows that repeat the count before them are left out, as trailing_visitors.sql
-    leaves them out: the result equals computing all of history again."""
+    week are incomplete; the count in first_week is its last one up to then (0 for a series it does not have).
+    Rows that repeat the count before them are left out, as trailing_visitors.sql leaves them out: the result
+    equals computing all of history again."""
     series = ["weeks", "facility_id", "offer"]
     at_first = recomputed.filter(pl.col("week") <= first_week).group_by(series).agg(
         pl.col("distinct_visitors").sort_by("week").last())
