@@ -22,7 +22,7 @@ from transforms.usage_indicators import (
 from warehouse.ingest import IngestContext, ingest_file
 from warehouse.migrate import migrate
 from warehouse.publish import connect_build
-from warehouse.usage_cells import checkin_dates, period_slices, usage_cells
+from warehouse.usage_cells import ROWS_PER_QUERY, checkin_dates, period_slices, query_batches, usage_cells
 
 REGISTRY = load_facility_registry(ROOT / "config" / "facilities.toml")
 CHECKIN_FILES = sorted((SAMPLE / "usage").glob("checkins_*"))
@@ -140,6 +140,19 @@ def test_slices_hold_whole_periods_and_cover_every_day_once():
         assert all(starts_ok(start) and starts_ok(end) for start, end in mine)
     assert [s for s in slices if s[0] == "month"][0] == ("month", date(2023, 12, 1), date(2024, 1, 1))
     assert [s for s in slices if s[0] == "week"][0] == ("week", date(2023, 12, 25), date(2024, 1, 1))
+
+
+def test_stale_slices_are_computed_in_runs_of_consecutive_slices_up_to_a_row_limit():
+    slices = period_slices(date(2024, 1, 1), date(2024, 4, 30))
+    weeks = [s for s in slices if s[0] == "week"]
+    months = [s for s in slices if s[0] == "month"]
+    small = {s: 1000 for s in slices}
+    # a gap (the third week unchanged) and the change of period start new runs
+    stale = months[1:3] + weeks[:2] + weeks[3:]
+    assert query_batches(stale, small) == [months[1:3], weeks[:2], weeks[3:]]
+    # a run ends before it would exceed the limit; a slice above the limit is a query of its own
+    big = small | {weeks[4]: ROWS_PER_QUERY - 1000, weeks[6]: ROWS_PER_QUERY + 1}
+    assert query_batches(weeks, big) == [weeks[:4], weeks[4:6], weeks[6:7], weeks[7:]]
 
 
 def _reference_cells(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -31,6 +31,8 @@ CELL_SCHEMA = {"facility_id": pl.String, "period": pl.String, "period_start": pl
 
 
 Slice = tuple[str, date, date]  # period, first day, the day after the last
+# check-ins one query aggregates at most when it computes several slices: what DuckDB holds or spills stays bounded
+ROWS_PER_QUERY = 2_000_000
 
 
 def period_slices(first: date, last: date) -> list[Slice]:
@@ -47,6 +49,21 @@ def period_slices(first: date, last: date) -> list[Slice]:
         slices.append(("week", week, week + timedelta(weeks=1)))
         week += timedelta(weeks=1)
     return slices
+
+
+def query_batches(stale: list[Slice], rows: dict[Slice, int]) -> list[list[Slice]]:
+    """The stale slices (in period_slices order) in runs of consecutive slices of one period that one query computes
+    together, up to ROWS_PER_QUERY check-ins (a bigger slice alone). A cold run over 1M check-ins computes its 53
+    weeks in one query, not 53; a week delivered into 100M check-ins is one query of one week."""
+    batches: list[list[Slice]] = []
+    for s in stale:
+        last = batches[-1] if batches else None
+        if (last and last[-1][0] == s[0] and last[-1][2] == s[1]
+                and sum(rows[b] for b in last) + rows[s] <= ROWS_PER_QUERY):
+            last.append(s)
+        else:
+            batches.append([s])
+    return batches
 
 
 def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None,
@@ -66,16 +83,17 @@ def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None,
     constants = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
     days = by_day(checkin_content(con) if content is None else content)
     definition = fingerprint(code_fingerprint(), json.dumps(constants, sort_keys=True))
-    fingerprints = {s: fingerprint(definition, content_of_days(days, s[1], s[2])) for s in slices}
+    contents = {s: content_of_days(days, s[1], s[2]) for s in slices}
+    fingerprints = {s: fingerprint(definition, contents[s]) for s in slices}
     cached = {(period, first, end): stored for period, first, end, stored in
               con.sql("SELECT period, first_day, end_day, fingerprint FROM cache.usage_cell_slices").fetchall()}
     stale = [s for s in slices if cached.get(s) != fingerprints[s]]
+    computed: dict[Slice, pl.DataFrame] = {}
     with memory_limited(con, memory_limit):
-        computed = {
-            (period, first, end): con.sql(query, params={"period": period, "first_day": first, "end_day": end,
-                                                         **constants}).pl()
-            for period, first, end in stale
-        }
+        for batch in query_batches(stale, {s: rows for s, (rows, _) in contents.items()}):
+            period, first, end = batch[0][0], batch[0][1], batch[-1][2]
+            cells = con.sql(query, params={"period": period, "first_day": first, "end_day": end, **constants}).pl()
+            computed |= {s: cells.filter(pl.col("period_start") == s[1]) for s in batch}  # a slice is one period
     _keep(con, fingerprints, computed)
     cells = con.sql(f"SELECT {', '.join(CELL_COLUMNS)} FROM cache.usage_cells").pl()
     return pl.concat([pl.DataFrame(schema=CELL_SCHEMA), cells.cast(CELL_SCHEMA)]).select(CELL_COLUMNS)
