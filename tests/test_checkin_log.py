@@ -176,6 +176,15 @@ def test_pseudonymise_is_keyed_and_leaves_gaps_empty():
     assert pseudonymise(refs, b"another-key-0123456")[0] != hashed[0]
 
 
+@pytest.mark.parametrize("key", [b"0123456789abcdef", b"k" * 64, b"a-key-longer-than-a-sha256-block-" * 3,
+                                 "Schlüssel-für-Pseudonyme".encode()])
+def test_pseudonyms_are_the_standard_hmac_for_keys_of_any_length(key):
+    # the inner and outer key blocks are prepared once; a key longer than SHA-256's 64-byte block is hashed first
+    refs = ["card-1", "Jürgen-7", "x" * 200]
+    expected = [base64.b64encode(hmac.digest(key, ref.encode(), "sha256")[:9]).decode() for ref in refs]
+    assert pseudonymise(pl.Series(refs), key).to_list() == expected
+
+
 def test_key_comes_from_the_environment_and_must_be_long(monkeypatch):
     monkeypatch.setenv("DEMAND_MONITOR_PSEUDONYM_KEY", "a-long-enough-secret")
     assert pseudonym_key_from_env() == b"a-long-enough-secret"

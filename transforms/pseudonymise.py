@@ -16,7 +16,6 @@ characters are those 72 bits).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 
 import polars as pl
@@ -64,6 +63,27 @@ def _key_from_block(name: str) -> str:
 
 
 PSEUDONYM_BYTES = 9  # 72 bits: 12 base64 characters, no padding
+SHA256_BLOCK_BYTES = 64
+
+
+def _keyed_sha256(key: bytes):
+    """HMAC-SHA256 under `key` (RFC 2104) as a function of the message, with the key's inner and outer blocks hashed
+    once: `hmac.digest` derives them again for every message, which made it 2.6 times slower over the distinct
+    references of a delivery (575k references: 0.81 → 0.31 s). The digests are the same (tests compare with hmac)."""
+    if len(key) > SHA256_BLOCK_BYTES:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(SHA256_BLOCK_BYTES, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(message: bytes) -> bytes:
+        hashed = inner.copy()
+        hashed.update(message)
+        result = outer.copy()
+        result.update(hashed.digest())
+        return result.digest()
+
+    return digest
 
 
 def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
@@ -75,11 +95,11 @@ def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
     1M check-ins has ~575k distinct references: 1.4 → 1.0 s).
     """
     check_key(key)
+    keyed = _keyed_sha256(key)
     cleaned = series.cast(pl.String).str.strip_chars()
     cleaned = cleaned.set(cleaned.str.len_bytes() == 0, None)
     distinct = cleaned.drop_nulls().unique()
-    digests = pl.Series([hmac.digest(key, ref, hashlib.sha256)[:PSEUDONYM_BYTES]
-                         for ref in distinct.cast(pl.Binary).to_list()], dtype=pl.Binary)
+    digests = pl.Series([keyed(ref)[:PSEUDONYM_BYTES] for ref in distinct.cast(pl.Binary).to_list()], dtype=pl.Binary)
     lookup = pl.DataFrame({"ref": distinct, "pseudonym": digests.bin.encode("base64")})
     joined = cleaned.to_frame("ref").join(lookup, on="ref", how="left", maintain_order="left")
     return joined["pseudonym"].rename(series.name)
