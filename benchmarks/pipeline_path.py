@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
 
-from expectations.validate import build_docs
+from expectations.validate import build_docs, prepare
 from flows.config import load_config
+from flows.parse_workers import parse_workers
 from transforms.checkin_log import parse_checkin_log
 from transforms.facility_registry import load_facility_registry
 from transforms.population_frame import INDICATOR_COLUMNS
@@ -34,7 +36,6 @@ from warehouse.usage_cells import checkin_dates, usage_cells
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_CONFIG = ROOT / "config" / "pipeline.toml"
 RUN_ID = "benchmark"
-PARSE_WORKERS = 2  # the nightly flow's default task runner (flows/nightly.py DEFAULT_TASK_RUNNER)
 NOT_NULL_CHECKIN_COLUMNS = ["facility_id", "visited_at", "visit_date", "offer", "visitor_pseudonym", "age_band", "age_from"]
 
 
@@ -45,17 +46,23 @@ def _context(work: Path) -> IngestContext:
 
 
 def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_format: str, files: list[Path]) -> dict:
-    """A new warehouse holding the given deliveries, as the nightly flow ingests them with its default task runner
-    (two threads): every file landed and parsed ahead (parse_delivery), each validated (GX), quarantined and loaded
-    by the single writer (ingest_file) as soon as its own parse is done, in name order; then the run's Data Docs."""
+    """A new warehouse holding the given deliveries, as the nightly flow ingests them with the configured task
+    runner (`[execution]`: parse worker processes of lower priority, or threads): every file landed and parsed
+    ahead (parse_delivery), each validated (GX), quarantined and loaded by the single writer (ingest_file) as soon
+    as its own parse is done, in name order; then the run's Data Docs."""
     warehouse.unlink(missing_ok=True)  # a warehouse of an earlier run would skip every file as already loaded
     # every benchmark run has the same run id: the Data Docs of the run would render the earlier runs' pages too
     shutil.rmtree(work / "validation", ignore_errors=True)
+    config = load_config(PIPELINE_CONFIG)
     ctx = _context(work)
     per_file, totals = [], {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
-    with connect_build(warehouse) as con, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+    with ExitStack() as stack:
+        con = stack.enter_context(connect_build(warehouse))
+        pool = (stack.enter_context(parse_workers(config.task_runner == "processes", config.max_workers, len(files)))
+                or stack.enter_context(ThreadPoolExecutor(max_workers=config.max_workers)))
         migrate(con)
         parsing = [pool.submit(parse_delivery, source_format, path, ctx, work / "parsed") for path in files]
+        prepare(ctx.validation)
         for path, future in zip(files, parsing):
             started = time.perf_counter()
             outcome = ingest_file(con, RUN_ID, source_name, source_format, path, ctx, future.result())
@@ -66,7 +73,9 @@ def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_form
     started = time.perf_counter()
     build_docs(ctx.validation, RUN_ID)  # once per run, as the flow does after its last file
     docs = time.perf_counter() - started
-    return {"rows": totals["rows_read"], **totals, "files": per_file, "data_docs_seconds": round(docs, 3)}
+    return {"rows": totals["rows_read"], **totals, "task_runner": config.task_runner,
+            "parse_workers": pool._max_workers if isinstance(pool, ProcessPoolExecutor) else 0,
+            "files": per_file, "data_docs_seconds": round(docs, 3)}
 
 
 def usage_indicators(warehouse: Path) -> dict:

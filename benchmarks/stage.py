@@ -2,7 +2,8 @@
 
 benchmarks/run.py starts this once per stage. The stage's wall time is taken around its function (imports that the
 function does itself, such as Great Expectations, count; starting Python does not); the peak resident set size is
-the process's own high-water mark (getrusage), interpreter and libraries included.
+the process's own high-water mark (getrusage), interpreter and libraries included, plus, for a stage that parses in
+worker processes, as many times the largest worker's high-water mark as it had workers (an upper bound of their sum).
 """
 
 from __future__ import annotations
@@ -132,10 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     details = STAGES[args.stage](args)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    own_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    worker_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child's, not their sum
+    peak_kib = own_kib + details.get("parse_workers", 0) * worker_kib
     rows = details.pop("rows")
     args.out.write_text(json.dumps({
-        "stage": args.stage, "seconds": round(seconds, 3), "peak_rss_mb": round(peak_kib / 1024, 1), "rows": rows,
+        "stage": args.stage, "seconds": round(seconds, 3), "peak_rss_mb": round(peak_kib / 1024, 1),
+        "own_peak_rss_mb": round(own_kib / 1024, 1), "worker_peak_rss_mb": round(worker_kib / 1024, 1), "rows": rows,
         "rows_per_second": round(rows / seconds) if seconds > 0 else None, "details": details,
     }, indent=2, default=str))
 

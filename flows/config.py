@@ -94,7 +94,7 @@ class PipelineConfig:
     statistics_sources: Path | None = None  # config/statistics_sources.toml: GENESIS tables fetched nightly
 
     config_file: Path | None = None
-    task_runner: str = "threads"  # threads | dask: where new files are parsed side by side
+    task_runner: str = "processes"  # processes | threads | dask: where new files are parsed side by side
     max_workers: int = 2
     dask_address: str | None = None  # a running Dask scheduler; none: a local cluster per flow run
     duckdb_memory_limit: str | None = None  # e.g. "4GB": DuckDB spills beyond it instead of taking 80 % of RAM
@@ -183,7 +183,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         facility_registry=_optional_path(root, raw, "facilities", "registry"),
         statistics_sources=_optional_path(root, raw, "statistics", "sources"),
         config_file=path,
-        task_runner=raw.get("execution", {}).get("task_runner", "threads"),
+        task_runner=raw.get("execution", {}).get("task_runner", "processes"),
         max_workers=int(raw.get("execution", {}).get("max_workers", 2)),
         dask_address=raw.get("execution", {}).get("dask_address"),
         duckdb_memory_limit=raw.get("warehouse", {}).get("memory_limit"),

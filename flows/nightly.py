@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import Executor
 from datetime import datetime, timezone
 from pathlib import Path
 from uuid import uuid4
@@ -17,6 +18,7 @@ from prefect.context import get_run_context
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import FileSource, load_config
+from flows.parse_workers import parse_workers
 from sources.inbox import REFUSED, settle
 from warehouse.fingerprint import last_published, run_fingerprint
 from warehouse.exports import (add_to_manifest, data_vintages, discard_exports, mart_exports, publish_exports,
@@ -29,9 +31,10 @@ from warehouse.marts import build_marts
 from warehouse.migrate import migrate
 from warehouse.report import write_report
 from warehouse.publish import connect_build, discard_build, publish_build, start_build, writer_lock
-from expectations.validate import docs_index
+from expectations.validate import docs_index, prepare
 
 # Task inputs are paths and names only: Prefect hashes inputs, and connections or frames must not be among them.
+# The one exception, the run's parse workers, goes only to a task without a cache policy (nothing is hashed).
 
 
 @task(cache_policy=NO_CACHE)
@@ -75,9 +78,19 @@ def deliveries_to_parse(build: str, file_paths: list[str]) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="parse {file_path}")
-def parse(source_name: str, source_format: str, file_path: str, config_path: str, work: str) -> ParsedDelivery:
-    """Runs on the flow's task runner, many at a time: landing and parsing touch no warehouse."""
-    return parse_delivery(source_format, Path(file_path), _ingest_context(config_path, source_name), Path(work))
+def parse(source_name: str, source_format: str, file_path: str, config_path: str, work: str,
+          workers: Executor | None = None) -> ParsedDelivery:
+    """Runs on the flow's task runner, many at a time: landing and parsing touch no warehouse. With `workers`
+    (flows.parse_workers) the parse itself runs in one of those processes."""
+    arguments = (source_format, Path(file_path), _ingest_context(config_path, source_name), Path(work))
+    return workers.submit(parse_delivery, *arguments).result() if workers else parse_delivery(*arguments)
+
+
+@task(cache_policy=NO_CACHE)
+def prepare_validation(config_path: str) -> None:
+    """Great Expectations imported and its context opened while the first files are parsed (seconds, once per
+    process), not when the first parsed file is waiting to be validated."""
+    prepare(load_config(config_path).paths.validation)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="ingest {file_path}")
@@ -174,12 +187,17 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
             work = config.paths.home / "work" / run_id
             fresh = set(deliveries_to_parse(build, [str(f) for _, f in files]))
             ahead = [(s, f) for s, f in files if str(f) in fresh]
-            futures = parse.map([s.name for s, _ in ahead], [s.format for s, _ in ahead], [str(f) for _, f in ahead],
-                                unmapped(config_path), unmapped(str(work)))
-            parsing = {str(f): future for (_, f), future in zip(ahead, futures)}
-            outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path,
-                               parsing[str(f)].result() if str(f) in parsing else None)
-                        for s, f in files]
+            # the workers serve parse tasks that run in this process: a Dask runner's tasks run in its own workers
+            wanted = config.task_runner == "processes" and isinstance(get_run_context().task_runner, ThreadPoolTaskRunner)
+            with parse_workers(wanted, config.max_workers, len(ahead)) as workers:
+                futures = parse.map([s.name for s, _ in ahead], [s.format for s, _ in ahead], [str(f) for _, f in ahead],
+                                    unmapped(config_path), unmapped(str(work)), unmapped(workers))
+                parsing = {str(f): future for (_, f), future in zip(ahead, futures)}
+                if ahead:
+                    prepare_validation(config_path)
+                outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path,
+                                   parsing[str(f)].result() if str(f) in parsing else None)
+                            for s, f in files]
             if any(o["status"] not in ("unchanged", "duplicate") for o in outcomes):
                 validation_docs(run_id, config_path)
             mart_rows = marts(build, config_path)

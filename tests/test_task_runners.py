@@ -1,18 +1,25 @@
-"""The configured task runner fans tasks out and gives their results back, on threads and on a local Dask cluster."""
+"""The configured task runner fans tasks out and gives their results back: on threads, in lower-priority parse
+worker processes and on a local Dask cluster."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import polars as pl
 import pytest
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import ConfigError
+from flows.parse_workers import WORKER_NICENESS, parse_workers
 from flows.task_runners import task_runner_from_config
-from conftest import SAMPLE
+from conftest import ROOT, SAMPLE
 from transforms.checkin_log import parse_checkin_log
+from transforms.pseudonymise import pseudonym_key_from_env
+from warehouse.ingest import IngestContext, parse_delivery
 
 SAMPLE_LOGS = sorted((SAMPLE / "usage").glob("checkins_*"))
 KEY = b"k" * 32
@@ -49,7 +56,7 @@ def test_threads_are_bounded_by_max_workers():
 
 
 def test_unknown_runner_and_zero_workers_are_configuration_errors():
-    with pytest.raises(ConfigError, match=r"task runner 'ray' is not known; choose one of threads, dask"):
+    with pytest.raises(ConfigError, match=r"task runner 'ray' is not known; choose one of threads, processes, dask"):
         task_runner_from_config("ray", 2)
     with pytest.raises(ConfigError, match="max_workers must be at least 1, got 0"):
         task_runner_from_config("dask", 0)
@@ -71,3 +78,27 @@ def test_fan_out_on_threads_gives_the_same_results_as_parsing_one_by_one(prefect
 
 def test_fan_out_on_a_local_dask_cluster_gives_the_same_results(prefect_backend):
     assert parse_all(task_runner_from_config("dask", 2, processes=False)) == expected()
+
+
+def test_processes_fan_out_on_bounded_threads_that_hand_each_parse_to_a_worker():
+    runner = task_runner_from_config("processes", 3)
+    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 3
+    with parse_workers(False, 2, 10) as not_wanted, parse_workers(True, 2, 1) as one_file:
+        assert not_wanted is None and one_file is None  # parsed where the task runs
+
+
+def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(tmp_path):
+    ctx = IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine",
+                        validation=tmp_path / "validation", facility_registry=ROOT / "config" / "facilities.toml")
+    with parse_workers(True, 4, len(SAMPLE_LOGS)) as workers:
+        assert isinstance(workers, ProcessPoolExecutor) and workers._max_workers == len(SAMPLE_LOGS)
+        niceness = workers.submit(os.nice, 0).result()
+        parsed = [workers.submit(parse_delivery, "checkin_log", p, ctx, tmp_path / "parsed") for p in SAMPLE_LOGS]
+        parsed = [future.result() for future in parsed]
+    assert niceness == min(os.nice(0) + WORKER_NICENESS, 19)
+    for path, delivery in zip(SAMPLE_LOGS, parsed):
+        # the key reached the workers through the environment they were started with
+        here = parse_checkin_log(path.read_bytes(), path.name, pseudonym_key_from_env())
+        assert delivery.refusal is None
+        assert pl.read_parquet(delivery.frame_file).equals(here)
+        assert (ctx.landing / delivery.sha256 / path.name).read_bytes() == path.read_bytes()
