@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -58,11 +58,12 @@ def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_form
     per_file, totals = [], {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
     with ExitStack() as stack:
         con = stack.enter_context(connect_build(warehouse))
-        pool = (stack.enter_context(parse_workers(config.task_runner == "processes", config.max_workers, len(files)))
-                or stack.enter_context(ThreadPoolExecutor(max_workers=config.max_workers)))
+        workers = stack.enter_context(parse_workers(config.task_runner == "processes", config.max_workers, files))
+        pool = workers or stack.enter_context(ThreadPoolExecutor(max_workers=config.max_workers))
         migrate(con)
         parsing = [pool.submit(parse_delivery, source_format, path, ctx, work / "parsed") for path in files]
-        prepare(ctx.validation)
+        if workers:
+            prepare(ctx.validation)
         for path, future in zip(files, parsing):
             started = time.perf_counter()
             outcome = ingest_file(con, RUN_ID, source_name, source_format, path, ctx, future.result())
@@ -74,7 +75,7 @@ def ingest_deliveries(warehouse: Path, work: Path, source_name: str, source_form
     build_docs(ctx.validation, RUN_ID)  # once per run, as the flow does after its last file
     docs = time.perf_counter() - started
     return {"rows": totals["rows_read"], **totals, "task_runner": config.task_runner,
-            "parse_workers": pool._max_workers if isinstance(pool, ProcessPoolExecutor) else 0,
+            "parse_workers": workers._max_workers if workers else 0,
             "files": per_file, "data_docs_seconds": round(docs, 3)}
 
 

@@ -189,11 +189,11 @@ def run_pipeline(config_path: str, selected: list[tuple[FileSource, Path]] | Non
             ahead = [(s, f) for s, f in files if str(f) in fresh]
             # the workers serve parse tasks that run in this process: a Dask runner's tasks run in its own workers
             wanted = config.task_runner == "processes" and isinstance(get_run_context().task_runner, ThreadPoolTaskRunner)
-            with parse_workers(wanted, config.max_workers, len(ahead)) as workers:
+            with parse_workers(wanted, config.max_workers, [f for _, f in ahead]) as workers:
                 futures = parse.map([s.name for s, _ in ahead], [s.format for s, _ in ahead], [str(f) for _, f in ahead],
                                     unmapped(config_path), unmapped(str(work)), unmapped(workers))
                 parsing = {str(f): future for (_, f), future in zip(ahead, futures)}
-                if ahead:
+                if workers:  # this process is free while they parse
                     prepare_validation(config_path)
                 outcomes = [ingest(build, run_id, s.name, s.format, str(f), config_path,
                                    parsing[str(f)].result() if str(f) in parsing else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -14,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import ConfigError
-from flows.parse_workers import WORKER_NICENESS, parse_workers
+from flows.parse_workers import MIN_BYTES_FOR_WORKERS, WORKER_NICENESS, parse_workers
 from flows.task_runners import task_runner_from_config
 from conftest import ROOT, SAMPLE
 from transforms.checkin_log import parse_checkin_log
@@ -83,14 +84,23 @@ def test_fan_out_on_a_local_dask_cluster_gives_the_same_results(prefect_backend)
 def test_processes_fan_out_on_bounded_threads_that_hand_each_parse_to_a_worker():
     runner = task_runner_from_config("processes", 3)
     assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 3
-    with parse_workers(False, 2, 10) as not_wanted, parse_workers(True, 2, 1) as one_file:
-        assert not_wanted is None and one_file is None  # parsed where the task runs
+
+
+def test_parse_workers_only_when_wanted_and_there_is_enough_to_parse(tmp_path):
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    small.write_bytes(b"x" * 1024)
+    big.write_bytes(b"x" * MIN_BYTES_FOR_WORKERS)
+    with parse_workers(False, 2, [big, big]) as not_wanted, parse_workers(True, 2, [small, small]) as too_little:
+        assert not_wanted is None and too_little is None  # parsed where the task runs
+    with parse_workers(True, 2, [big]) as one_big_file:
+        assert one_big_file._max_workers == 1
 
 
 def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(tmp_path):
     ctx = IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine",
                         validation=tmp_path / "validation", facility_registry=ROOT / "config" / "facilities.toml")
-    with parse_workers(True, 4, len(SAMPLE_LOGS)) as workers:
+    with (patch("flows.parse_workers.MIN_BYTES_FOR_WORKERS", 0),  # the sample logs are small
+          parse_workers(True, 4, SAMPLE_LOGS) as workers):
         assert isinstance(workers, ProcessPoolExecutor) and workers._max_workers == len(SAMPLE_LOGS)
         niceness = workers.submit(os.nice, 0).result()
         parsed = [workers.submit(parse_delivery, "checkin_log", p, ctx, tmp_path / "parsed") for p in SAMPLE_LOGS]
@@ -102,3 +112,32 @@ def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(
         assert delivery.refusal is None
         assert pl.read_parquet(delivery.frame_file).equals(here)
         assert (ctx.landing / delivery.sha256 / path.name).read_bytes() == path.read_bytes()
+
+
+def test_nightly_hands_its_parses_to_workers_and_loads_every_file(sample_config, prefect_backend, monkeypatch):
+    from contextlib import contextmanager
+
+    import duckdb
+
+    from flows.config import load_config
+    from flows.nightly import nightly
+
+    used = []
+
+    @contextmanager
+    def recorded(*args):
+        with parse_workers(*args) as workers:
+            used.append(workers)
+            yield workers
+
+    monkeypatch.setattr("flows.parse_workers.MIN_BYTES_FOR_WORKERS", 0)  # the sample files are small
+    monkeypatch.setattr("flows.nightly.parse_workers", recorded)
+    summary = nightly(config_path=str(sample_config))
+    assert isinstance(used[0], ProcessPoolExecutor) and used[0]._max_workers == 2
+    assert [(f["file_name"], f["status"]) for f in summary["files"]] == [
+        ("12411-02-03-5-B_2018_kreise.csv", "loaded"), ("anstiftung_202303.csv", "loaded"),
+        ("anstiftung_202309.csv", "loaded")]
+    with duckdb.connect(str(load_config(sample_config).paths.warehouse), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM staging.population").fetchall() == [(26_406,)]
+        assert con.sql("SELECT status, count(*) FROM staging.repair_items GROUP BY ALL ORDER BY ALL").fetchall() == [
+            ("current", 15_100), ("withdrawn", 32)]
