@@ -6,7 +6,7 @@ threads as there are files. Every runner here is bounded by `max_workers`.
 "threads": ThreadPoolTaskRunner(max_workers), the parses on its threads in the flow's process. (Called directly,
 without a runner from the configuration, the flows run on a thread pool of 2.)
 "processes", the default: the same threads, but each parse runs in a pool of `max_workers` worker processes of
-lower CPU priority (nice 10) that the run starts when it has files to parse (flows/parse_workers.py). The flow's own
+lower CPU priority (nice 10) that the run starts when it has enough to parse (flows/parse_workers.py). The flow's own
 process, the single warehouse writer, validates and loads one file after the other while the workers parse the
 next ones. Both need the CPU; the writer is the chain every file waits for, so it gets the CPU first, and the
 parses hold no GIL that it needs. A 10M-row ingest of ten files on two cores: 35.0 s on two threads, 25.9 s with
