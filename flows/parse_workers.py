@@ -20,8 +20,10 @@ WORKER_NICENESS = 10  # added to the parse workers' nice value: the writer in th
 
 
 def lower_priority(niceness: int) -> None:
-    """Run once in each worker process before its first parse (the threads Polars starts later inherit it)."""
-    os.nice(niceness)
+    """Run once in each worker process before its first parse (the threads Polars starts later inherit it).
+    Windows has no nice: there the workers run at normal priority."""
+    if hasattr(os, "nice"):
+        os.nice(niceness)
 
 
 # Below this many bytes to parse a run parses on its threads and imports Great Expectations when the first file is
