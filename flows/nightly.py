@@ -18,7 +18,7 @@ from prefect.context import get_run_context
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import FileSource, load_config
-from flows.parse_workers import parse_workers
+from flows.parse_workers import parse_in, parse_workers
 from sources.inbox import REFUSED, settle
 from warehouse.fingerprint import last_published, run_fingerprint
 from warehouse.exports import (add_to_manifest, data_vintages, discard_exports, mart_exports, publish_exports,
@@ -83,7 +83,7 @@ def parse(source_name: str, source_format: str, file_path: str, config_path: str
     """Runs on the flow's task runner, many at a time: landing and parsing touch no warehouse. With `workers`
     (flows.parse_workers) the parse itself runs in one of those processes."""
     arguments = (source_format, Path(file_path), _ingest_context(config_path, source_name), Path(work))
-    return workers.submit(parse_delivery, *arguments).result() if workers else parse_delivery(*arguments)
+    return parse_in(workers, Path(file_path), parse_delivery, *arguments) if workers else parse_delivery(*arguments)
 
 
 @task(cache_policy=NO_CACHE)

@@ -13,8 +13,13 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
+
+class ParseWorkerDied(RuntimeError):
+    """A parse worker process ended without a result: not bad input, the run stops and publishes nothing."""
+
 
 WORKER_NICENESS = 10  # added to the parse workers' nice value: the writer in the flow's process goes first
 
@@ -48,3 +53,15 @@ def parse_workers(wanted: bool, max_workers: int, files: list[Path]) -> Iterator
     finally:
         # not waiting for the workers to exit (0.3 s); a failed run does not wait for files it no longer loads
         workers.shutdown(wait=False, cancel_futures=True)
+
+
+def parse_in(workers: ProcessPoolExecutor, file: Path, parse, *arguments):
+    """`parse(*arguments)` in one of the workers. If a worker is killed (e.g. by the kernel for want of memory),
+    every parse the pool still holds fails; each says which file it was and what happened."""
+    try:
+        return workers.submit(parse, *arguments).result()
+    except BrokenProcessPool as err:
+        raise ParseWorkerDied(
+            f"{file.name}: a parse worker process ended without a result while this file was being parsed or waiting "
+            "(killed, e.g. for want of memory); the run stops and the published warehouse stays as it was"
+        ) from err

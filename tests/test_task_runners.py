@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import ConfigError
-from flows.parse_workers import MIN_BYTES_FOR_WORKERS, WORKER_NICENESS, parse_workers
+from flows.parse_workers import MIN_BYTES_FOR_WORKERS, WORKER_NICENESS, ParseWorkerDied, parse_in, parse_workers
 from flows.task_runners import task_runner_from_config
 from conftest import ROOT, SAMPLE
 from transforms.checkin_log import parse_checkin_log
@@ -113,6 +113,13 @@ def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(
         assert pl.read_parquet(delivery.frame_file).equals(here)
         assert (ctx.landing / delivery.sha256 / path.name).read_bytes() == path.read_bytes()
 
+
+def test_a_killed_parse_worker_stops_the_run_with_the_file_named(tmp_path):
+    big = tmp_path / "checkins_big.csv"
+    big.write_bytes(b"x" * MIN_BYTES_FOR_WORKERS)
+    with parse_workers(True, 1, [big]) as workers:
+        with pytest.raises(ParseWorkerDied, match=r"^checkins_big.csv: a parse worker process ended without a result"):
+            parse_in(workers, big, os._exit, 9)  # what the kernel's out-of-memory kill looks like to the pool
 
 def test_nightly_hands_its_parses_to_workers_and_loads_every_file(sample_config, prefect_backend, monkeypatch):
     from contextlib import contextmanager
