@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
+
 class ParseWorkerDied(RuntimeError):
     """A parse worker process ended without a result: not bad input, the run stops and publishes nothing."""
 
