@@ -15,7 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import ConfigError
-from flows.parse_workers import MIN_BYTES_FOR_WORKERS, WORKER_NICENESS, ParseWorkerDied, parse_in, parse_workers
+from flows.parse_workers import (ALLOCATOR_VARIABLE, MIN_BYTES_FOR_WORKERS, WORKER_ALLOCATOR, WORKER_NICENESS,
+                                 ParseWorkerDied, parse_in, parse_workers)
 from flows.task_runners import task_runner_from_config
 from conftest import ROOT, SAMPLE
 from transforms.checkin_log import parse_checkin_log
@@ -103,9 +104,13 @@ def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(
           parse_workers(True, 4, SAMPLE_LOGS) as workers):
         assert isinstance(workers, ProcessPoolExecutor) and workers._max_workers == len(SAMPLE_LOGS)
         niceness = workers.submit(os.nice, 0).result()
+        allocator = workers.submit(os.getenv, ALLOCATOR_VARIABLE).result()
         parsed = [workers.submit(parse_delivery, "checkin_log", p, ctx, tmp_path / "parsed") for p in SAMPLE_LOGS]
         parsed = [future.result() for future in parsed]
     assert niceness == min(os.nice(0) + WORKER_NICENESS, 19)
+    # as the worker's Polars set it for its allocator: its defaults first, the workers' options last (they win)
+    assert allocator.startswith("dirty_decay_ms:500,") and allocator.endswith("," + WORKER_ALLOCATOR)
+    assert os.environ[ALLOCATOR_VARIABLE] == "dirty_decay_ms:500,muzzy_decay_ms:1000"  # this process's, as it was
     for path, delivery in zip(SAMPLE_LOGS, parsed):
         # the key reached the workers through the environment they were started with
         here = parse_checkin_log(path.read_bytes(), path.name, pseudonym_key_from_env())
