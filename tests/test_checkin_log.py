@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from datetime import date, datetime, timezone
 
@@ -23,9 +21,9 @@ GOOD = (
 )
 
 
-def hmac_b64(ref: str) -> str:
-    """The pseudonym by its definition: the first 72 bits of the HMAC-SHA256, base64."""
-    return base64.b64encode(hmac.new(KEY, ref.encode(), hashlib.sha256).digest()[:9]).decode()
+def pseudonym(ref: str, key: bytes = KEY) -> int:
+    """The pseudonym by its definition: the first 64 bits of the HMAC-SHA256 as a signed big-endian integer."""
+    return int.from_bytes(hmac.digest(key, ref.encode(), "sha256")[:8], "big", signed=True)
 
 
 # without any quote: the field counts are checked by adding up the separators of the whole file first
@@ -56,7 +54,7 @@ def test_local_date_is_berlin_not_utc():
 def test_visitor_reference_is_replaced_by_its_hmac_and_never_kept():
     data = GOOD + b"2024-01-08T16:00:00+01:00,ha-a,Treff,  card-000123 ,6-17,,,\n"
     frame = parse_checkin_log(data, "c.csv", KEY)
-    assert frame["visitor_pseudonym"].to_list() == [hmac_b64("card-000123"), hmac_b64("card-000124"), hmac_b64("card-000123")]
+    assert frame["visitor_pseudonym"].to_list() == [pseudonym("card-000123"), pseudonym("card-000124"), pseudonym("card-000123")]
     assert "visitor_ref" not in frame.columns
     dumped = frame.write_csv()
     assert "card-000123" not in dumped and "card-000124" not in dumped
@@ -66,8 +64,8 @@ def test_pseudonyms_are_the_hmac_of_the_utf8_reference_and_empty_stays_empty():
     from transforms.pseudonymise import pseudonymise
 
     refs = pl.Series("visitor_ref", ["Jürgen-7", " ausweis 12 ", "", None, "Jürgen-7"])
-    assert pseudonymise(refs, KEY).to_list() == [hmac_b64("Jürgen-7"), hmac_b64("ausweis 12"), None, None,
-                                                 hmac_b64("Jürgen-7")]
+    assert pseudonymise(refs, KEY).to_list() == [pseudonym("Jürgen-7"), pseudonym("ausweis 12"), None, None,
+                                                 pseudonym("Jürgen-7")]
 
 
 def test_jsonl_gives_the_same_rows_as_csv():
@@ -119,7 +117,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(file):
     )
     frame = parse_checkin_log(b"\xef\xbb\xbf" + body, file, KEY)
     assert frame["visited_at_text"][0] == "2024-01-08T15:42:00+01:00"
-    assert frame["visitor_pseudonym"][0] == hmac_b64("card-000123")
+    assert frame["visitor_pseudonym"][0] == pseudonym("card-000123")
 
 
 @pytest.mark.parametrize(
@@ -172,7 +170,7 @@ def test_error_messages_never_quote_a_visitor_reference():
 def test_pseudonymise_is_keyed_and_leaves_gaps_empty():
     refs = pl.Series("visitor_ref", ["card-1", " card-1", "", None, "card-2"])
     hashed = pseudonymise(refs, KEY)
-    assert hashed.to_list() == [hmac_b64("card-1"), hmac_b64("card-1"), None, None, hmac_b64("card-2")]
+    assert hashed.to_list() == [pseudonym("card-1"), pseudonym("card-1"), None, None, pseudonym("card-2")]
     assert pseudonymise(refs, b"another-key-0123456")[0] != hashed[0]
 
 
@@ -181,7 +179,7 @@ def test_pseudonymise_is_keyed_and_leaves_gaps_empty():
 def test_pseudonyms_are_the_standard_hmac_for_keys_of_any_length(key):
     # the inner and outer key blocks are prepared once; a key longer than SHA-256's 64-byte block is hashed first
     refs = ["card-1", "Jürgen-7", "x" * 200]
-    expected = [base64.b64encode(hmac.digest(key, ref.encode(), "sha256")[:9]).decode() for ref in refs]
+    expected = [pseudonym(ref, key) for ref in refs]
     assert pseudonymise(pl.Series(refs), key).to_list() == expected
 
 

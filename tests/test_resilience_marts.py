@@ -78,11 +78,11 @@ def _population() -> pl.DataFrame:
 def _checkins() -> pl.DataFrame:
     """Five visitors at the Witten senior meeting point on Wednesday 10 January 2024, 10:00 local time."""
     visitors = [  # pseudonym, age band, from, to, home district
-        ("p1", "65-74", 65, 75, "05954"),
-        ("p2", "65-74", 65, 75, "05954"),
-        ("p3", "75+", 75, None, "05954"),
-        ("p4", "75+", 75, None, "05914"),  # from Hagen: outside the facility's district
-        ("p5", "65-74", 65, 75, None),  # home district not given
+        (1, "65-74", 65, 75, "05954"),
+        (2, "65-74", 65, 75, "05954"),
+        (3, "75+", 75, None, "05954"),
+        (4, "75+", 75, None, "05914"),  # from Hagen: outside the facility's district
+        (5, "65-74", 65, 75, None),  # home district not given
     ]
     return pl.DataFrame(
         [{"visitor_pseudonym": p, "age_band": b, "age_from": lo, "age_to": hi, "home_district": d, "source_row": i}

@@ -63,7 +63,7 @@ BOOKINGS = bookings([
 # two check-ins at 10:30, inside b1 and b2 at once: each counts half for each booking
 CHECKINS = pl.DataFrame(
     {"facility_id": ["F1", "F1"], "visited_at": [at(4, 10, 30), at(4, 10, 30)], "party_size": [None, 3],
-     "visitor_pseudonym": ["ab12", "cd34"], "source_file": ["checkins.csv"] * 2, "source_row": [1, 2]},
+     "visitor_pseudonym": [12, 34], "source_file": ["checkins.csv"] * 2, "source_row": [1, 2]},
     schema_overrides={"visited_at": pl.Datetime("us", "UTC"), "party_size": pl.Int32},
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import subprocess
@@ -46,33 +47,45 @@ def test_migrations_apply_once_and_refuse_edits(con, tmp_path, monkeypatch):
         migrate(con)
 
 
+def migrations_before(folder: Path, first_left_out: str) -> Path:
+    """A copy of the migrations that come before `first_left_out`: what an older release applied."""
+    folder.mkdir()
+    for f in sorted(Path("warehouse/migrations").glob("*.sql")):
+        if f.name < first_left_out:
+            (folder / f.name).write_text(f.read_text())
+    return folder
+
+
 def test_a_warehouse_from_before_migration_0010_keeps_its_rows_and_loses_only_the_key_indexes(tmp_path, dirs, monkeypatch):
-    older = tmp_path / "migrations_0001_0009"
-    older.mkdir()
-    for f in sorted(Path("warehouse/migrations").glob("*.sql"))[:9]:
-        (older / f.name).write_text(f.read_text())
     with connect_build(tmp_path / "old.duckdb") as old:
-        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", older)
+        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", migrations_before(tmp_path / "older", "0010"))
         migrate(old)
         ingest_file(old, "r1", "checkins", "checkin_log", CHECKINS_JAN, dirs)
         ingest_file(old, "r1", "population", "genesis_csv", GENESIS_2018, dirs)
         query = "SELECT * FROM staging.{} ORDER BY ALL"
         before = {t: old.sql(query.format(t)).fetchall() for t in ("checkins", "population")}
-        monkeypatch.undo()
-        assert migrate(old)[:2] == ["0010_checkins_without_primary_key.sql", "0011_population_without_primary_key.sql"]
+        # only these two: the pseudonyms that today's code stored in the old text column are no longer of that time
+        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", migrations_before(tmp_path / "then", "0012"))
+        assert migrate(old) == ["0010_checkins_without_primary_key.sql", "0011_population_without_primary_key.sql"]
         assert {t: old.sql(query.format(t)).fetchall() for t in before} == before
         keys = old.sql("""SELECT table_name FROM duckdb_constraints()
                           WHERE schema_name = 'staging' AND constraint_type = 'PRIMARY KEY'""").fetchall()
         assert not {"checkins", "population"} & {t for (t,) in keys}
 
 
-def test_migration_0012_shortens_stored_pseudonyms_to_those_of_new_deliveries(tmp_path, dirs, monkeypatch):
-    """Pseudonyms stored before 0012 (the whole HMAC in hex) become the 12 characters that parsing gives now, in
-    the check-ins and in the records of quarantined rows; the visitors of old and new deliveries still match."""
-    older = tmp_path / "migrations_0001_0011"
-    older.mkdir()
-    for f in sorted(Path("warehouse/migrations").glob("*.sql"))[:11]:
-        (older / f.name).write_text(f.read_text())
+# how the code before each of these migrations stored a visitor's pseudonym
+STORED_BEFORE = {
+    "0012_short_visitor_pseudonyms.sql": lambda key, ref: hmac.new(key, ref.encode(), hashlib.sha256).hexdigest(),
+    "0015_integer_visitor_pseudonyms.sql":
+        lambda key, ref: base64.b64encode(hmac.digest(key, ref.encode(), "sha256")[:9]).decode(),
+}
+
+
+@pytest.mark.parametrize("first_new", list(STORED_BEFORE))
+def test_stored_pseudonyms_of_earlier_formats_become_those_of_new_deliveries(first_new, tmp_path, dirs, monkeypatch):
+    """Pseudonyms stored before 0012 (the whole HMAC in hex) or before 0015 (its first 72 bits in base64) become the
+    integers that parsing gives now, in the check-ins and in the records of quarantined rows; the visitors of old and
+    new deliveries still match."""
     refs = ["card-1", "Jürgen-7", "card-3"]
     rows = [f"2024-01-08T1{n}:00:00+01:00,{facility},Treff,{ref},30-49,05962,1,60\n"
             for n, (ref, facility) in enumerate(zip(refs, ["mk-seniorentreff-luedenscheid", "nowhere", "nowhere"]))]
@@ -81,23 +94,29 @@ def test_migration_0012_shortens_stored_pseudonyms_to_those_of_new_deliveries(tm
                         encoding="utf-8")
     key = pseudonym_key_from_env()
     now = dict(zip(refs, pseudonymise(pl.Series(refs), key)))
-    before_0012 = {ref: hmac.new(key, ref.encode(), hashlib.sha256).hexdigest() for ref in refs}
+    stored = {ref: STORED_BEFORE[first_new](key, ref) for ref in refs}
     with connect_build(tmp_path / "old.duckdb") as old:
-        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", older)
+        monkeypatch.setattr("warehouse.migrate.MIGRATIONS", migrations_before(tmp_path / "older", first_new))
         migrate(old)
         assert ingest_file(old, "r1", "checkins", "checkin_log", delivery, dirs).rows_quarantined == 2
-        for ref in refs:  # as the code before 0012 stored them
+        for ref in refs:  # as the code before `first_new` stored them: text, also in the quarantined records
             old.execute("UPDATE staging.checkins SET visitor_pseudonym = ? WHERE visitor_pseudonym = ?",
-                        [before_0012[ref], now[ref]])
-            old.execute("UPDATE audit.quarantine SET record = replace(record, ?, ?)", [now[ref], before_0012[ref]])
-        assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(before_0012["card-1"],)]
+                        [stored[ref], str(now[ref])])
+            old.execute("UPDATE audit.quarantine SET record = replace(record, ?, ?)",
+                        [f'"visitor_pseudonym": {now[ref]}', f'"visitor_pseudonym": "{stored[ref]}"'])
+        assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(stored["card-1"],)]
+        assert old.sql("SELECT count(*) FROM audit.quarantine WHERE record ->> 'visitor_pseudonym' IN ?",
+                       params=[[stored["Jürgen-7"], stored["card-3"]]]).fetchall() == [(2,)]
         monkeypatch.undo()
-        assert migrate(old)[0] == "0012_short_visitor_pseudonyms.sql"
+        applied = migrate(old)
+        assert applied[0] == first_new and applied[-1] == "0015_integer_visitor_pseudonyms.sql"
         assert old.sql("SELECT visitor_pseudonym FROM staging.checkins").fetchall() == [(now["card-1"],)]
-        quarantined = old.sql("SELECT DISTINCT record ->> 'visitor_pseudonym', record ->> 'facility_id' FROM audit.quarantine"
-                              " ORDER BY 1").fetchall()
-        assert quarantined == sorted([(now["Jürgen-7"], "nowhere"), (now["card-3"], "nowhere")])
-    assert {len(p) for p in now.values()} == {12}
+        # a JSON number, as in the records that today's code writes
+        quarantined = old.sql("""SELECT DISTINCT json_type(record -> 'visitor_pseudonym') IN ('BIGINT', 'UBIGINT'),
+                                        (record ->> 'visitor_pseudonym')::BIGINT, record ->> 'facility_id'
+                                 FROM audit.quarantine ORDER BY 2""").fetchall()
+        assert quarantined == sorted([(True, now["Jürgen-7"], "nowhere"), (True, now["card-3"], "nowhere")],
+                                     key=lambda r: r[1])
 
 
 def test_successive_deliveries_leave_the_current_records_and_mark_withdrawn(con, dirs):

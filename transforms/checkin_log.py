@@ -53,7 +53,7 @@ CHECKIN_SCHEMA: dict[str, pl.DataType] = {
     "visited_at": pl.Datetime("us", "UTC"),
     "visit_date": pl.Date,  # calendar date in Europe/Berlin
     "offer": pl.String,
-    "visitor_pseudonym": pl.String,
+    "visitor_pseudonym": pl.Int64,  # transforms/pseudonymise.py
     "age_band": pl.String,
     "age_from": pl.Int32,
     "age_to": pl.Int32,  # exclusive; null = open-ended (75+)

@@ -4,13 +4,13 @@ A plain hash of a card number can be reversed by hashing every possible card num
 the key. The same key gives the same pseudonym for the same visitor in every delivery, so repeat visits and unique
 visitors can be counted without ever storing who the visitor is. Rotating the key breaks that link on purpose.
 
-The pseudonym is the first 72 bits of the HMAC in base64: 12 characters. DuckDB keeps strings of up to 12 bytes
-inside the row instead of behind a pointer, and every usage mart counts distinct pseudonyms: over a month of 9M
-check-ins that count took half the time of the same count over the 64 hex characters of the whole HMAC, and a
-warehouse of 100M check-ins is half the size (4.3 → 2.2 GB). Two visitors share a pseudonym with a probability of
-about n² / 2⁷³ for n visitors: 1 in 9 billion for a city with a million card holders, 1 in a million for 100
-million, and then one count is off by one. Migration 0012 shortened the pseudonyms stored before (its first 18 hex
-characters are those 72 bits).
+The pseudonym is the first 64 bits of the HMAC as a signed integer (DuckDB BIGINT, Polars Int64). Every usage
+mart counts distinct pseudonyms and every load stores them: an integer is hashed, compared and stored for less
+than text (10M check-ins: the usage cells of a period 4.5–4.9 s instead of 4.8–5.4 s with 12 characters, the load
+0.2 s less CPU per million rows, the warehouse 188 MB instead of 242 MB). Two visitors share a pseudonym with a
+probability of about n² / 2⁶⁵ for n visitors: 1 in 37 million for a city with a million card holders, 1 in 3,700
+for 100 million, and then one count is off by one. Migrations 0012 and 0015 converted the pseudonyms stored before
+(the whole HMAC in hex, then its first 72 bits in base64): their first 64 bits are these.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _key_from_block(name: str) -> str:
         raise PseudonymKeyError(f"Prefect Secret block {name!r} named in {BLOCK_VARIABLE} could not be loaded: {err}") from None
 
 
-PSEUDONYM_BYTES = 9  # 72 bits: 12 base64 characters, no padding
+PSEUDONYM_BYTES = 8  # 64 bits, read as a big-endian signed integer
 SHA256_BLOCK_BYTES = 64
 
 
@@ -87,12 +87,12 @@ def _keyed_sha256(key: bytes):
 
 
 def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
-    """The pseudonym (see above) of each stripped, non-empty reference; null stays null (and an empty reference
-    becomes null).
+    """The pseudonym (see above, an Int64) of each stripped, non-empty reference; null stays null (and an empty
+    reference becomes null).
 
     Each distinct reference is hashed once: logs repeat the same visitors many times. The references go in as
-    UTF-8 bytes and the digests are encoded and joined back by Polars, not one by one in Python (a delivery of
-    1M check-ins has ~575k distinct references: 1.4 → 1.0 s).
+    UTF-8 bytes and the digests are read as integers and joined back by Polars, not one by one in Python (a
+    delivery of 1M check-ins has ~575k distinct references: 1.4 → 1.0 s).
     """
     check_key(key)
     keyed = _keyed_sha256(key)
@@ -100,6 +100,6 @@ def pseudonymise(series: pl.Series, key: bytes) -> pl.Series:
     cleaned = cleaned.set(cleaned.str.len_bytes() == 0, None)
     distinct = cleaned.drop_nulls().unique()
     digests = pl.Series([keyed(ref)[:PSEUDONYM_BYTES] for ref in distinct.cast(pl.Binary).to_list()], dtype=pl.Binary)
-    lookup = pl.DataFrame({"ref": distinct, "pseudonym": digests.bin.encode("base64")})
+    lookup = pl.DataFrame({"ref": distinct, "pseudonym": digests.bin.reinterpret(dtype=pl.Int64, endianness="big")})
     joined = cleaned.to_frame("ref").join(lookup, on="ref", how="left", maintain_order="left")
     return joined["pseudonym"].rename(series.name)
