@@ -16,7 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import ConfigError
 from flows.parse_workers import (ALLOCATOR_VARIABLE, MIN_BYTES_FOR_WORKERS, WORKER_ALLOCATOR, WORKER_NICENESS,
-                                 ParseWorkerDied, parse_in, parse_workers)
+                                 ParseWorkerDied, parse_in, parse_workers, worker_count)
 from flows.task_runners import task_runner_from_config
 from conftest import ROOT, SAMPLE
 from transforms.checkin_log import parse_checkin_log
@@ -97,11 +97,23 @@ def test_parse_workers_only_when_wanted_and_there_is_enough_to_parse(tmp_path):
         assert one_big_file._max_workers == 1
 
 
+@pytest.mark.parametrize(("cpus", "max_workers", "files", "expected"), [
+    (2, 2, 10, 1),  # two CPUs: the writer's and one worker's
+    (8, 2, 10, 2),  # more CPUs: as configured
+    (8, 4, 3, 3),  # never more workers than files
+    (1, 2, 10, 1),  # one CPU: still one worker, at lower priority than the writer
+])
+def test_parse_workers_leave_the_writer_a_cpu(cpus, max_workers, files, expected):
+    with patch("flows.parse_workers.usable_cpus", return_value=cpus):
+        assert worker_count(max_workers, files) == expected
+
+
 def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(tmp_path):
     ctx = IngestContext(landing=tmp_path / "landing", quarantine=tmp_path / "quarantine",
                         validation=tmp_path / "validation", facility_registry=ROOT / "config" / "facilities.toml")
     allocator_here = os.environ[ALLOCATOR_VARIABLE]  # as this process's Polars set it
     with (patch("flows.parse_workers.MIN_BYTES_FOR_WORKERS", 0),  # the sample logs are small
+          patch("flows.parse_workers.usable_cpus", return_value=8),  # several workers, whatever this machine has
           parse_workers(True, 4, SAMPLE_LOGS) as workers):
         assert isinstance(workers, ProcessPoolExecutor) and workers._max_workers == len(SAMPLE_LOGS)
         niceness = workers.submit(os.nice, 0).result()
@@ -145,6 +157,7 @@ def test_nightly_hands_its_parses_to_workers_and_loads_every_file(sample_config,
             yield workers
 
     monkeypatch.setattr("flows.parse_workers.MIN_BYTES_FOR_WORKERS", 0)  # the sample files are small
+    monkeypatch.setattr("flows.parse_workers.usable_cpus", lambda: 8)  # as many workers as configured
     monkeypatch.setattr("flows.nightly.parse_workers", recorded)
     summary = nightly(config_path=str(sample_config))
     assert isinstance(used[0], ProcessPoolExecutor) and used[0]._max_workers == 2
