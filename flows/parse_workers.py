@@ -40,7 +40,8 @@ MIN_BYTES_FOR_WORKERS = 32 * 1024 * 1024
 
 # Polars' allocator (jemalloc) hands freed pages back to the kernel after half a second by default, so each file a
 # worker parsed faulted its memory in afresh: 3.9–4.1M page faults and 9–10 s of system time in a 10M ingest. A
-# worker ends with its run, so it keeps what it freed for its next file: 2.3M and 6 s (keeping it for 10 s: 2.6M).
+# worker ends with its run, so it keeps what it freed for its next file: 2.3M faults and 6 s (2.6M if it kept it
+# for 10 s only).
 WORKER_ALLOCATOR = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
 ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 
@@ -66,13 +67,13 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def worker_count(max_workers: int, files: int) -> int:
+def worker_count(max_workers: int, file_count: int) -> int:
     """At most `max_workers`, one per file, and one CPU fewer than the process may use: that one is the writer's,
     which every file waits for. Ten 1M-row check-in logs on two CPUs: 22.7–22.9 s with one worker, 24.2–24.5 s with
     two (the second parsed ahead of a writer it could not speed up, and slowed it). GENESIS year files, whose
     parse outweighs their load, lost (25.0–25.3 → 27.6–27.8 s for 30 of them); usage logs arrive every day,
     statistics once a year."""
-    return max(1, min(max_workers, files, usable_cpus() - 1))
+    return max(1, min(max_workers, file_count, usable_cpus() - 1))
 
 
 @contextmanager

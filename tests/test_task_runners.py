@@ -97,15 +97,15 @@ def test_parse_workers_only_when_wanted_and_there_is_enough_to_parse(tmp_path):
         assert one_big_file._max_workers == 1
 
 
-@pytest.mark.parametrize(("cpus", "max_workers", "files", "expected"), [
+@pytest.mark.parametrize(("cpus", "max_workers", "file_count", "expected"), [
     (2, 2, 10, 1),  # two CPUs: the writer's and one worker's
     (8, 2, 10, 2),  # more CPUs: as configured
     (8, 4, 3, 3),  # never more workers than files
     (1, 2, 10, 1),  # one CPU: still one worker, at lower priority than the writer
 ])
-def test_parse_workers_leave_the_writer_a_cpu(cpus, max_workers, files, expected):
+def test_parse_workers_leave_the_writer_a_cpu(cpus, max_workers, file_count, expected):
     with patch("flows.parse_workers.usable_cpus", return_value=cpus):
-        assert worker_count(max_workers, files) == expected
+        assert worker_count(max_workers, file_count) == expected
 
 
 def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(tmp_path):
