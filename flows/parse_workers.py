@@ -50,7 +50,9 @@ ALLOCATOR_VARIABLE = "_RJEM_MALLOC_CONF"
 def _allocator_of_workers() -> Iterator[None]:
     """jemalloc reads its options when Polars is imported, so they go to the spawned workers through the
     environment they inherit while they start; Polars puts them after its own defaults, and the last value wins.
-    The flow's process configured its own allocator long before: only the workers change."""
+    The flow's process configured its own allocator long before: only the workers change. Changing the
+    environment beside running threads is safe here: Polars set this variable when the flow's process imported
+    it, so setenv only replaces that entry's value; no entry moves under a thread reading another."""
     before = os.environ.get(ALLOCATOR_VARIABLE)
     os.environ[ALLOCATOR_VARIABLE] = ",".join(filter(None, [before, WORKER_ALLOCATOR]))
     try:
