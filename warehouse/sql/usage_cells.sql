@@ -21,35 +21,83 @@ WITH visits AS (
     FROM staging.checkins
     WHERE visit_date >= $first_day AND visit_date < $end_day
 ),
--- First per visitor, for the four breakdowns in one pass: a column left out of a grouping set is NULL in its rows,
--- which is how the breakdown is told apart below (the values themselves are never NULL).
+-- Each visitor's visits to the facility in the period: the 'total' breakdown counts these.
 per_visitor AS (
+    SELECT facility_id, visitor_pseudonym, period_start, count(*) AS visits, sum(person_hours) AS person_hours
+    FROM visits
+    GROUP BY facility_id, visitor_pseudonym, period_start
+),
+-- Someone who came once in the period is one visitor, with one visit, in the category of that visit in every
+-- breakdown; only the visits of those who came again need grouping per visitor and category. Most visits of a week
+-- are their visitor's only one there (73 % in the benchmark's data, 40 % of a month's): this halves the time of a
+-- week, and with regulars only it costs what grouping every visit per visitor and category did (BENCHMARKS.md).
+came_again AS (
+    SELECT facility_id, visitor_pseudonym, period_start FROM per_visitor WHERE visits >= 2
+),
+marked_visits AS (
+    SELECT visits.*, came_again.visitor_pseudonym IS NOT NULL AS came_again
+    FROM visits LEFT JOIN came_again USING (facility_id, visitor_pseudonym, period_start)
+),
+-- The regulars per visitor, for the three breakdowns in one pass: a column left out of a grouping set is NULL in its
+-- rows, which is how the breakdown is told apart (the values themselves are never NULL).
+regulars_per_category AS (
     SELECT facility_id,
-           visitor_pseudonym,
            period_start,
            CASE WHEN grouping(offer) = 0 THEN 'offer'
                 WHEN grouping(age_band) = 0 THEN 'age_band'
-                WHEN grouping(home_district) = 0 THEN 'home_district'
-                ELSE 'total' END AS breakdown,
-           coalesce(offer, age_band, home_district, $all) AS category,
+                ELSE 'home_district' END AS breakdown,
+           coalesce(offer, age_band, home_district) AS category,
            count(*) AS visits,
            sum(person_hours) AS person_hours
-    FROM visits
+    FROM marked_visits
+    WHERE came_again
     GROUP BY GROUPING SETS (
-        (facility_id, visitor_pseudonym, period_start),
         (facility_id, visitor_pseudonym, period_start, offer),
         (facility_id, visitor_pseudonym, period_start, age_band),
         (facility_id, visitor_pseudonym, period_start, home_district)
     )
+),
+single_visits_per_category AS (
+    SELECT facility_id,
+           period_start,
+           CASE WHEN grouping(offer) = 0 THEN 'offer'
+                WHEN grouping(age_band) = 0 THEN 'age_band'
+                ELSE 'home_district' END AS breakdown,
+           coalesce(offer, age_band, home_district) AS category,
+           count(*) AS visits,
+           sum(person_hours) AS person_hours
+    FROM marked_visits
+    WHERE NOT came_again
+    GROUP BY GROUPING SETS (
+        (facility_id, period_start, offer),
+        (facility_id, period_start, age_band),
+        (facility_id, period_start, home_district)
+    )
+),
+cell_parts AS (
+    SELECT facility_id, period_start, 'total' AS breakdown, $all AS category,
+           sum(visits) AS visits, count(*) AS distinct_visitors, count(*) FILTER (WHERE visits >= 2) AS repeat_visitors,
+           sum(person_hours) AS person_hours
+    FROM per_visitor
+    GROUP BY facility_id, period_start
+    UNION ALL
+    SELECT facility_id, period_start, breakdown, category,
+           sum(visits), count(*), count(*) FILTER (WHERE visits >= 2), sum(person_hours)
+    FROM regulars_per_category
+    GROUP BY facility_id, period_start, breakdown, category
+    UNION ALL
+    SELECT facility_id, period_start, breakdown, category,
+           visits, visits, 0, person_hours  -- each single visit is a visitor of its own
+    FROM single_visits_per_category
 )
 SELECT facility_id,
        $period AS period,
        period_start,
        breakdown,
        category,
-       sum(visits)::BIGINT                     AS visits,
-       count(*)                                AS distinct_visitors,
-       count(*) FILTER (WHERE visits >= 2)     AS repeat_visitors,
-       sum(person_hours)::DOUBLE               AS person_hours
-FROM per_visitor
+       sum(visits)::BIGINT              AS visits,
+       sum(distinct_visitors)::BIGINT   AS distinct_visitors,
+       sum(repeat_visitors)::BIGINT     AS repeat_visitors,
+       sum(person_hours)::DOUBLE        AS person_hours
+FROM cell_parts
 GROUP BY facility_id, period_start, breakdown, category
