@@ -7,9 +7,10 @@ go to benchmarks/results/<size>-<date>.json.
 
 The usage path is pipeline_ingest (parse + pseudonymise ahead in parse worker processes, GX validation + quarantine
 + load file by file) plus pipeline_indicators (the usage cells in DuckDB over staging.checkins, then
-visitor_indicators_from_cells); the floor and pandas compute the same cells from the same files. The floor runs
-twice (--floor-runs) and the ratios use the faster run: on a shared machine a floor slowed by other work flatters
-the pipeline (at 10M the floor took 14.1–20.7 s within one hour).
+visitor_indicators_from_cells); the floor and pandas compute the same cells from the same files. The stages that
+are compared (COMPARED_STAGES) run twice each (--runs) and the ratios use the faster run of each: on a shared
+machine a stage slowed by other work says nothing about the code (at 10M the floor took 14.1–20.7 s within one
+hour), and a slow floor flattered the pipeline as much as a slow pipeline wronged it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ USAGE_STAGES = ("floor_duckdb", "pandas", "pipeline_ingest", "pipeline_indicator
                 "pipeline_one_file_steps")
 STATISTICS_STAGES = ("statistics_ingest", "statistics_indicators")
 USAGE_PATH_STAGES = ("pipeline_ingest", "pipeline_indicators")
+COMPARED_STAGES = ("floor_duckdb", "pandas", *USAGE_PATH_STAGES)  # run --runs times each, the fastest counts
 # Above this many rows the stages that hold every check-in in memory at once are left out unless asked for by
 # --stages: pandas (4.4 GB at 10M rows; 100M would not fit in 23.5 GB).
 IN_MEMORY_LIMIT = 20_000_000
@@ -88,9 +90,13 @@ def _run_stage(stage: str, args: argparse.Namespace, data: Path, statistics: Pat
 
 
 def fastest(runs: list[dict]) -> dict:
-    """The fastest of a stage's runs, with every run's seconds when there were several."""
+    """The fastest of a stage's runs, with every run's seconds when there were several, and the highest peak RSS
+    of any run (the memory verdicts hold for every run, not only the fastest)."""
     best = min(runs, key=lambda run: run["seconds"])
-    return best | {"runs_seconds": [run["seconds"] for run in runs]} if len(runs) > 1 else best
+    if len(runs) == 1:
+        return best
+    return best | {"runs_seconds": [run["seconds"] for run in runs],
+                   "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
 
 
 def _stages(args: argparse.Namespace, data: Path, statistics: Path) -> list[str]:
@@ -172,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stages", nargs="+", choices=["generate_checkins", "generate_statistics", *USAGE_STAGES, *STATISTICS_STAGES],
                         help="run only these stages (default: all that fit the size)")
     parser.add_argument("--no-statistics", dest="statistics", action="store_false", help="skip the GENESIS stages")
-    parser.add_argument("--floor-runs", type=int, default=2, help="runs of the floor; the ratios use the fastest")
+    parser.add_argument("--runs", type=int, default=2,
+                        help=f"runs of each compared stage ({', '.join(COMPARED_STAGES)}); the ratios use the fastest")
     parser.add_argument("--gemeinden", type=int, default=GEMEINDEN)
     parser.add_argument("--years", type=int, default=len(YEARS))
     parser.add_argument("--seed", type=int, default=2024)
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     stages, failed = {}, {}
     for stage in _stages(args, data, statistics):
         try:
-            runs = args.floor_runs if stage == "floor_duckdb" else 1
+            runs = args.runs if stage in COMPARED_STAGES else 1
             stages[stage] = fastest([_run_stage(stage, args, data, statistics, work) for _ in range(runs)])
         except StageFailed as err:
             failed[stage] = err.reason
