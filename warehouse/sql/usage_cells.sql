@@ -10,7 +10,9 @@
 -- (warehouse/usage_cells.py cuts the history into whole months and blocks of whole weeks).
 -- transforms/usage_indicators.py computes the same cells from a check-in frame (_visitor_cells); the tests compare
 -- both. Parameters: $period, $first_day, $end_day, $default_duration_minutes, $unknown, $all.
-WITH visits AS (
+-- visits is read twice (per_visitor, marked_visits): NOT MATERIALIZED scans the slice twice rather than handing its
+-- rows on to two readers, which cost more than the scan (two months of 10M: 0.70 → 0.62 s).
+WITH visits AS NOT MATERIALIZED (
     SELECT facility_id,
            visitor_pseudonym,
            coalesce(offer, $unknown)         AS offer,
