@@ -36,15 +36,18 @@ per_visitor AS (
 came_again AS (
     SELECT facility_id, visitor_pseudonym, period_start FROM per_visitor WHERE visits >= 2
 ),
+-- regular: the pseudonym of a visitor who came again, NULL for a single visit, so that grouping by it puts all single
+-- visits of a category into one row and each regular into a row of their own.
 marked_visits AS (
-    SELECT visits.*, came_again.visitor_pseudonym IS NOT NULL AS came_again
+    SELECT visits.*, came_again.visitor_pseudonym AS regular
     FROM visits LEFT JOIN came_again USING (facility_id, visitor_pseudonym, period_start)
 ),
--- The regulars per visitor, for the three breakdowns in one pass: a column left out of a grouping set is NULL in its
--- rows, which is how the breakdown is told apart (the values themselves are never NULL).
-regulars_per_category AS (
+-- The three breakdowns in one pass: a column left out of a grouping set is NULL in its rows, which is how the
+-- breakdown is told apart (the values themselves are never NULL).
+per_category AS (
     SELECT facility_id,
            period_start,
+           regular,
            CASE WHEN grouping(offer) = 0 THEN 'offer'
                 WHEN grouping(age_band) = 0 THEN 'age_band'
                 ELSE 'home_district' END AS breakdown,
@@ -52,54 +55,24 @@ regulars_per_category AS (
            count(*) AS visits,
            sum(person_hours) AS person_hours
     FROM marked_visits
-    WHERE came_again
     GROUP BY GROUPING SETS (
-        (facility_id, visitor_pseudonym, period_start, offer),
-        (facility_id, visitor_pseudonym, period_start, age_band),
-        (facility_id, visitor_pseudonym, period_start, home_district)
+        (facility_id, period_start, regular, offer),
+        (facility_id, period_start, regular, age_band),
+        (facility_id, period_start, regular, home_district)
     )
-),
-single_visits_per_category AS (
-    SELECT facility_id,
-           period_start,
-           CASE WHEN grouping(offer) = 0 THEN 'offer'
-                WHEN grouping(age_band) = 0 THEN 'age_band'
-                ELSE 'home_district' END AS breakdown,
-           coalesce(offer, age_band, home_district) AS category,
-           count(*) AS visits,
-           sum(person_hours) AS person_hours
-    FROM marked_visits
-    WHERE NOT came_again
-    GROUP BY GROUPING SETS (
-        (facility_id, period_start, offer),
-        (facility_id, period_start, age_band),
-        (facility_id, period_start, home_district)
-    )
-),
-cell_parts AS (
-    SELECT facility_id, period_start, 'total' AS breakdown, $all AS category,
-           sum(visits) AS visits, count(*) AS distinct_visitors, count(*) FILTER (WHERE visits >= 2) AS repeat_visitors,
-           sum(person_hours) AS person_hours
-    FROM per_visitor
-    GROUP BY facility_id, period_start
-    UNION ALL
-    SELECT facility_id, period_start, breakdown, category,
-           sum(visits), count(*), count(*) FILTER (WHERE visits >= 2), sum(person_hours)
-    FROM regulars_per_category
-    GROUP BY facility_id, period_start, breakdown, category
-    UNION ALL
-    SELECT facility_id, period_start, breakdown, category,
-           visits, visits, 0, person_hours  -- each single visit is a visitor of its own
-    FROM single_visits_per_category
 )
-SELECT facility_id,
-       $period AS period,
-       period_start,
-       breakdown,
-       category,
-       sum(visits)::BIGINT              AS visits,
-       sum(distinct_visitors)::BIGINT   AS distinct_visitors,
-       sum(repeat_visitors)::BIGINT     AS repeat_visitors,
-       sum(person_hours)::DOUBLE        AS person_hours
-FROM cell_parts
+SELECT facility_id, $period AS period, period_start, 'total' AS breakdown, $all AS category,
+       sum(visits)::BIGINT                     AS visits,
+       count(*)                                AS distinct_visitors,
+       count(*) FILTER (WHERE visits >= 2)     AS repeat_visitors,
+       sum(person_hours)::DOUBLE               AS person_hours
+FROM per_visitor
+GROUP BY facility_id, period_start
+UNION ALL
+SELECT facility_id, $period, period_start, breakdown, category,
+       sum(visits)::BIGINT,
+       sum(CASE WHEN regular IS NULL THEN visits ELSE 1 END)::BIGINT,  -- each single visit: a visitor of its own
+       count(*) FILTER (WHERE regular IS NOT NULL AND visits >= 2),
+       sum(person_hours)::DOUBLE
+FROM per_category
 GROUP BY facility_id, period_start, breakdown, category
