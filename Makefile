@@ -43,10 +43,12 @@ run: setup $(KEY_FILE)
 serve: setup $(KEY_FILE)
 	$(WITH_KEY) .venv/bin/python -m flows.serve_local --config config/pipeline.toml
 
-# Benchmarks (targets and results: BENCHMARKS.md); SIZE = 10k, 100k, 1M, 10M, 100M
+# Benchmarks (targets and results: BENCHMARKS.md); SIZE = 10k, 100k, 1M, 10M, 100M; RUNS of each compared stage,
+# the fastest counts (RUNS=1 halves a 100M run)
 SIZE ?= 1M
+RUNS ?= 2
 bench: setup
-	.venv/bin/python -m benchmarks.run --size $(SIZE)
+	.venv/bin/python -m benchmarks.run --size $(SIZE) --runs $(RUNS)
 
 bench-flows: setup $(KEY_FILE)
 	$(WITH_KEY) .venv/bin/python -m benchmarks.flow_latency idle
