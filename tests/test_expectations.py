@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -83,3 +86,24 @@ def test_suites_take_turns_across_runs_on_one_validation_folder(tmp_path):
             name = run_name(f"run-{process}", f"turn-{turn}")
             assert validate_batch(population_rows, population.SUITE_NAME, population.expectations(), tmp_path, name).passed_all_blocking
             validate_batch(repairs, repair_items.SUITE_NAME, repair_items.expectations(), tmp_path, name)
+
+
+def test_great_expectations_is_imported_without_scipy_stats_which_still_loads_when_used(tmp_path):
+    """A fresh process (this one may hold scipy.stats already): validating a batch does not run scipy.stats, a use of
+    it does."""
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from conftest import GENESIS_2018\n"
+        "from expectations import population\n"
+        "from expectations.validate import validate_batch\n"
+        "from transforms.genesis_csv import parse_genesis_csv\n"
+        "frame = parse_genesis_csv(GENESIS_2018.read_bytes(), GENESIS_2018.name)\n"
+        f"assert validate_batch(frame, population.SUITE_NAME, population.expectations(), Path({str(tmp_path)!r}), 'x').passed_all_blocking\n"
+        "print('scipy.stats._stats_py' in sys.modules)\n"
+        "from scipy import stats\n"
+        "print(stats.norm.cdf(0.0), 'scipy.stats._stats_py' in sys.modules)\n"
+    )
+    tests = Path(__file__).parent
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=tests.parent, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])})
+    assert out.stdout.split() == ["False", "0.5", "True"]

@@ -12,6 +12,11 @@ class LoadContext:
     file_name: str
     sha256: str
 
+    @property
+    def lineage(self) -> dict[str, str]:
+        """The columns that tie each loaded row to its delivery and run: one value for the whole batch."""
+        return {"sha256": self.sha256, "loaded_run_id": self.run_id}
+
 
 @dataclass(frozen=True)
 class LoadResult:

@@ -12,7 +12,7 @@ KEY = ["table_code", "area_code", "reference_date", "sex", "age_label"]
 
 
 def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
-    batch = valid.drop("cell").with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
+    batch = valid.drop("cell")
     with registered(con, population_batch=batch):
         revised = con.execute(
             f"""INSERT INTO staging.population_history
@@ -23,6 +23,6 @@ def load_population(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, deliver
                   AND (current.value IS DISTINCT FROM new.value OR current.flag IS DISTINCT FROM new.flag)""",
             [ctx.run_id, ctx.file_name, batch["reference_date"].min(), batch["reference_date"].max()],
         ).fetchall()[0][0]
-    replace_by_key(con, "staging.population", batch, KEY, "reference_date")
+    replace_by_key(con, "staging.population", batch, KEY, "reference_date", ctx.lineage)
     message = f"{revised} revised value(s) kept in staging.population_history" if revised else None
     return LoadResult(status="loaded", rows_loaded=batch.height, message=message)

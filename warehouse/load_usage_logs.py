@@ -22,10 +22,9 @@ BOOKING_COLUMNS = ["booking_id", "facility_id", "room_id", "provider", "starts_a
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, key: list[str], ctx: LoadContext,
              span_column: str | None = None) -> LoadResult:
-    batch = rows.with_columns(sha256=pl.lit(ctx.sha256), loaded_run_id=pl.lit(ctx.run_id))
-    replaced = replace_by_key(con, table, batch, key, span_column)
-    message = f"{batch.height - replaced} new, {replaced} already known (replaced)" if replaced else None
-    return LoadResult(status="loaded", rows_loaded=batch.height, message=message)
+    replaced = replace_by_key(con, table, rows, key, span_column, ctx.lineage)
+    message = f"{rows.height - replaced} new, {replaced} already known (replaced)" if replaced else None
+    return LoadResult(status="loaded", rows_loaded=rows.height, message=message)
 
 
 def load_checkins(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
