@@ -47,9 +47,18 @@ def _generate_statistics(a):
 def _floor(a):
     from benchmarks import floor
 
-    cells = floor.visitor_cells(_checkin_files(a))
+    return _counted(a, floor.visitor_cells(_checkin_files(a)))
+
+
+def _counted(a, cells) -> dict:
     return {"rows": a.rows, "cells": cells.height, "visits_counted": int(cells.filter(
         (cells["breakdown"] == "total") & (cells["period"] == "month"))["visits"].sum())}
+
+
+def _floor_sliced(a):
+    from benchmarks import floor
+
+    return _counted(a, floor.sliced_visitor_cells(_checkin_files(a)))
 
 
 def _pandas(a):
@@ -100,6 +109,7 @@ STAGES: dict[str, Callable[[argparse.Namespace], dict]] = {
     "generate_checkins": _generate_checkins,
     "generate_statistics": _generate_statistics,
     "floor_duckdb": _floor,
+    "floor_duckdb_sliced": _floor_sliced,
     "pandas": _pandas,
     "pipeline_ingest": _pipeline_ingest,
     "pipeline_indicators": _pipeline_indicators,
@@ -109,7 +119,8 @@ STAGES: dict[str, Callable[[argparse.Namespace], dict]] = {
     "statistics_indicators": _statistics_indicators,
 }
 
-PRE_IMPORT = {"floor_duckdb": "benchmarks.floor", "pandas": "benchmarks.pandas_baseline"} | {
+PRE_IMPORT = {"floor_duckdb": "benchmarks.floor", "floor_duckdb_sliced": "benchmarks.floor",
+              "pandas": "benchmarks.pandas_baseline"} | {
     name: "benchmarks.pipeline_path" for name in STAGES if name.startswith(("pipeline", "statistics"))
 }
 

@@ -33,6 +33,7 @@ CELL_SCHEMA = {"facility_id": pl.String, "period": pl.String, "period_start": pl
 Slice = tuple[str, date, date]  # period, first day, the day after the last
 # check-ins one query aggregates at most when it computes several slices: what DuckDB holds or spills stays bounded
 ROWS_PER_QUERY = 2_000_000
+CONSTANTS = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
 
 
 def period_slices(first: date, last: date) -> list[Slice]:
@@ -79,24 +80,30 @@ def usage_cells(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None,
     """
     dates = checkin_dates(con)
     slices = period_slices(*dates) if dates else []
-    query = USAGE_CELLS_SQL.read_text(encoding="utf-8")
-    constants = {"default_duration_minutes": DEFAULT_DURATION_MINUTES, "unknown": UNKNOWN, "all": ALL}
     days = by_day(checkin_content(con) if content is None else content)
-    definition = fingerprint(code_fingerprint(), json.dumps(constants, sort_keys=True))
+    definition = fingerprint(code_fingerprint(), json.dumps(CONSTANTS, sort_keys=True))
     contents = {s: content_of_days(days, s[1], s[2]) for s in slices}
     fingerprints = {s: fingerprint(definition, contents[s]) for s in slices}
     cached = {(period, first, end): stored for period, first, end, stored in
               con.sql("SELECT period, first_day, end_day, fingerprint FROM cache.usage_cell_slices").fetchall()}
     stale = [s for s in slices if cached.get(s) != fingerprints[s]]
-    computed: dict[Slice, pl.DataFrame] = {}
     with memory_limited(con, memory_limit):
-        for batch in query_batches(stale, {s: rows for s, (rows, _) in contents.items()}):
-            period, first, end = batch[0][0], batch[0][1], batch[-1][2]
-            cells = con.sql(query, params={"period": period, "first_day": first, "end_day": end, **constants}).pl()
-            computed |= {s: cells.filter(pl.col("period_start") == s[1]) for s in batch}  # a slice is one period
+        computed = slice_cells(con, stale, {s: rows for s, (rows, _) in contents.items()})
     _keep(con, fingerprints, computed)
     cells = con.sql(f"SELECT {', '.join(CELL_COLUMNS)} FROM cache.usage_cells").pl()
     return pl.concat([pl.DataFrame(schema=CELL_SCHEMA), cells.cast(CELL_SCHEMA)]).select(CELL_COLUMNS)
+
+
+def slice_cells(con: duckdb.DuckDBPyConnection, slices: list[Slice], rows: dict[Slice, int]) -> dict[Slice, pl.DataFrame]:
+    """The cells of each of the slices (in period_slices order; `rows`: check-ins per slice) from staging.checkins,
+    one query per batch of slices (query_batches)."""
+    query = USAGE_CELLS_SQL.read_text(encoding="utf-8")
+    computed: dict[Slice, pl.DataFrame] = {}
+    for batch in query_batches(slices, rows):
+        period, first, end = batch[0][0], batch[0][1], batch[-1][2]
+        cells = con.sql(query, params={"period": period, "first_day": first, "end_day": end, **CONSTANTS}).pl()
+        computed |= {s: cells.filter(pl.col("period_start") == s[1]) for s in batch}  # a slice is one period
+    return computed
 
 
 def _keep(con: duckdb.DuckDBPyConnection, fingerprints: dict[Slice, str], computed: dict[Slice, pl.DataFrame]) -> None:
