@@ -4,6 +4,8 @@ Every module here that imports Great Expectations is imported through this packa
 is made cheaper: GX imports scipy.stats (0.6 of its ~2 s) only for expect_column_kl_divergence_to_be_less_than,
 which no suite here uses. Every run that validates a delivery pays the import, so scipy.stats is registered to be
 loaded on first use (importlib.util.LazyLoader, the recipe of the Python documentation) rather than with GX.
+Python 3.11's LazyLoader takes no lock: a first use from two threads at once could run scipy.stats twice. Nothing
+here uses it; a suite that did would load it in the writer's thread, which validates one batch at a time.
 """
 
 from __future__ import annotations
