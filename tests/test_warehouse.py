@@ -286,3 +286,14 @@ def test_a_projection_file_without_table_code_in_its_name_is_refused(con, dirs, 
     renamed.write_bytes((SAMPLE / "projection" / "12421-0004_14kBV_NRW_Insgesamt_excerpt.csv").read_bytes())
     outcome = ingest_file(con, "r1", "projection", "genesis_projection", renamed, dirs)
     assert outcome.status == "quarantined" and "no GENESIS table code" in outcome.message
+
+
+def test_every_loaded_row_names_its_delivery_and_run(con, dirs):
+    """sha256 and loaded_run_id reach DuckDB as values of the insert, not as columns of the frame: each row still
+    carries the ones of the file and run that loaded it."""
+    ingest_file(con, "run-checkins", "checkins", "checkin_log", CHECKINS_JAN, dirs)
+    ingest_file(con, "run-population", "population", "genesis_csv", GENESIS_2018, dirs)
+    for table, path, run in (("staging.checkins", CHECKINS_JAN, "run-checkins"),
+                             ("staging.population", GENESIS_2018, "run-population")):
+        lineage = con.sql(f"SELECT DISTINCT sha256, loaded_run_id, source_file FROM {table}").fetchall()
+        assert lineage == [(hashlib.sha256(path.read_bytes()).hexdigest(), run, path.name)]
