@@ -41,6 +41,19 @@ AGE_SHARES = np.array([0.028, 0.028, 0.037, 0.046, 0.028, 0.020, 0.055, 0.062, 0
                        0.085, 0.078, 0.066, 0.100, 0.110])
 
 
+ROWS_PER_FILE = 1_000_000  # check-ins per delivered file unless asked otherwise
+
+
+def size_label(rows: int) -> str:
+    return next((name for name, n in SIZES.items() if n == rows), str(rows))
+
+
+def inputs_label(rows: int, rows_per_file: int = ROWS_PER_FILE) -> str:
+    """The name of a size's inputs (var/bench/<label>/) and results: 10M, or 10M-files-of-10M for one big file."""
+    label = size_label(rows)
+    return label if rows_per_file == ROWS_PER_FILE else f"{label}-files-of-{size_label(rows_per_file)}"
+
+
 def parse_size(text: str) -> int:
     if text in SIZES:
         return SIZES[text]
@@ -50,7 +63,7 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"size {text!r}: one of {', '.join(SIZES)} or a number of rows") from None
 
 
-def write_checkin_deliveries(out: Path, rows: int, seed: int = 2024, rows_per_file: int = 1_000_000,
+def write_checkin_deliveries(out: Path, rows: int, seed: int = 2024, rows_per_file: int = ROWS_PER_FILE,
                              registry: FacilityRegistry | None = None,
                              period: tuple[date, date] = CHECKIN_PERIOD) -> list[Path]:
     """Exactly `rows` raw check-in rows of the registry's facilities in the days of `period` (first, last), in CSV
@@ -120,10 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=parse_size, default=SIZES["1M"], help=f"check-in rows: {', '.join(SIZES)} or a number")
     parser.add_argument("--out", type=Path, default=None, help="folder (default var/bench/<size>)")
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--rows-per-file", type=int, default=1_000_000)
+    parser.add_argument("--rows-per-file", type=parse_size, default=ROWS_PER_FILE)
     parser.add_argument("--statistics", action="store_true", help="also write the 30 GENESIS Gemeinde tables")
     args = parser.parse_args(argv)
-    out = args.out or DEFAULT_DATA / str(args.size)
+    out = args.out or DEFAULT_DATA / inputs_label(args.size, args.rows_per_file)
     for path in write_checkin_deliveries(out / "checkins", args.size, args.seed, args.rows_per_file):
         print(path)
     if args.statistics:

@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.generate import DEFAULT_DATA, GEMEINDEN, SIZES, YEARS, parse_size
+from benchmarks.generate import DEFAULT_DATA, GEMEINDEN, ROWS_PER_FILE, SIZES, YEARS, inputs_label, parse_size
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -79,7 +79,8 @@ def _run_stage(stage: str, args: argparse.Namespace, data: Path, statistics: Pat
     out = work / f"{stage}.json"
     command = [sys.executable, "-m", "benchmarks.stage", stage, "--data", str(data), "--statistics", str(statistics),
                "--work", str(work), "--rows", str(args.size), "--gemeinden", str(args.gemeinden),
-               "--years", str(args.years), "--seed", str(args.seed), "--out", str(out)]
+               "--years", str(args.years), "--seed", str(args.seed), "--rows-per-file", str(args.rows_per_file),
+               "--out", str(out)]
     env = os.environ | {"GX_ANALYTICS_ENABLED": "False", "DO_NOT_TRACK": "1"}
     # pseudonyms only need a key that stays the same within the run; the benchmark's visitors are invented
     env.setdefault("DEMAND_MONITOR_PSEUDONYM_KEY", args.key)
@@ -192,12 +193,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gemeinden", type=int, default=GEMEINDEN)
     parser.add_argument("--years", type=int, default=len(YEARS))
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--rows-per-file", type=parse_size, default=ROWS_PER_FILE,
+                        help="check-in rows per delivered file (default 1M; the size itself: one big delivery)")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="where generated inputs are kept")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.key = secrets.token_hex(32)
 
-    label = next((name for name, n in SIZES.items() if n == args.size), str(args.size))
+    label = inputs_label(args.size, args.rows_per_file)
     data = args.data_root / label
     statistics = args.data_root / f"statistics-{args.gemeinden}x{args.years}"
     work = data / "work"  # the ingest stages start their warehouses afresh; later stages read what they left
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
             (statistics / ".complete").touch()
     r = ratios(stages)
     full_statistics = args.gemeinden >= GEMEINDEN and args.years >= len(YEARS)
-    result = {"size": label, "rows": args.size, "started_at": started.isoformat(timespec="seconds"),
+    result = {"size": label, "rows": args.size, "rows_per_file": args.rows_per_file,
+              "started_at": started.isoformat(timespec="seconds"),
               "machine": machine(), "statistics": {"gemeinden": args.gemeinden, "years": args.years},
               "stages": stages, "failed_stages": failed, "ratios": r,
               "targets": verdicts(args.size, stages, r, full_statistics, failed)}

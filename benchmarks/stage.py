@@ -34,7 +34,7 @@ def _statistics_files(a: argparse.Namespace) -> list[Path]:
 
 
 def _generate_checkins(a):
-    files = generate.write_checkin_deliveries(a.data / "checkins", a.rows, a.seed)
+    files = generate.write_checkin_deliveries(a.data / "checkins", a.rows, a.seed, a.rows_per_file)
     return {"rows": a.rows, "files": len(files), "bytes": sum(f.stat().st_size for f in files)}
 
 
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gemeinden", type=int, default=generate.GEMEINDEN)
     parser.add_argument("--years", type=int, default=len(generate.YEARS))
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--rows-per-file", type=generate.parse_size, default=generate.ROWS_PER_FILE)
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the measurements")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -194,9 +194,10 @@ def docs_index(root: Path) -> Path:
     return root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
-def run_name(run_id: str, file_name: str) -> str:
-    """How a batch's validation is named in the Data Docs: the pipeline run and the delivered file."""
-    return f"{run_id} {file_name}"
+def run_name(run_id: str, file_name: str, rows: tuple[int, int] | None = None) -> str:
+    """How a batch's validation is named in the Data Docs: the pipeline run, the delivered file and, for a file
+    validated in pieces (transforms/log_pieces.py), the piece's first and last row."""
+    return f"{run_id} {file_name}" + (f" rows {rows[0]}–{rows[1]}" if rows else "")
 
 
 def prepare(root: Path) -> None:

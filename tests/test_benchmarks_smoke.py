@@ -146,6 +146,17 @@ def test_the_resilience_marts_at_100m_have_their_own_memory_verdict():
     assert killed["100M rows: resilience marts within 16 GB"].startswith("not met (pipeline_resilience_marts failed")
 
 
+def test_one_big_delivery_is_a_size_of_its_own(tmp_path):
+    """`--rows-per-file`: the inputs in one file, with a folder and a result named for it; every row is loaded."""
+    written = run.main(["--size", "10k", "--rows-per-file", "10k", "--no-statistics", "--runs", "1",
+                        "--stages", "generate_checkins", "pipeline_ingest",
+                        "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "results")])
+    assert (written["size"], written["rows_per_file"]) == ("10k-files-of-10k", ROWS)
+    assert [p.name for p in (tmp_path / "data" / "10k-files-of-10k" / "checkins").glob("*.csv")] == ["checkins_0001.csv"]
+    assert [p.name.startswith("10k-files-of-10k-") for p in (tmp_path / "results").iterdir()] == [True]
+    assert written["stages"]["pipeline_ingest"]["details"]["rows_read"] == ROWS
+
+
 def test_generated_inputs_are_seeded(tmp_path):
     first = generate.write_checkin_deliveries(tmp_path / "a", 2_500, seed=7, rows_per_file=1_000)
     second = generate.write_checkin_deliveries(tmp_path / "b", 2_500, seed=7, rows_per_file=1_000)

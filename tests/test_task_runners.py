@@ -129,7 +129,7 @@ def test_parse_workers_run_at_lower_priority_and_parse_as_the_flow_process_does(
         # the key reached the workers through the environment they were started with
         here = parse_checkin_log(path.read_bytes(), path.name, pseudonym_key_from_env())
         assert delivery.refusal is None
-        assert pl.read_parquet(delivery.frame_file).equals(here)
+        assert [pl.read_parquet(piece).equals(here) for piece in delivery.pieces] == [True]
         assert (ctx.landing / delivery.sha256 / path.name).read_bytes() == path.read_bytes()
 
 

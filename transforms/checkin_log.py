@@ -17,11 +17,13 @@ import codecs
 import io
 import json
 import re
-from pathlib import PurePath
+from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 
 from transforms.bad_input import BadInputError
+from transforms.log_pieces import PIECE_BYTES, Position, is_json_lines, read_pieces
 from transforms.pseudonymise import pseudonymise
 from transforms.text_decoding import decode_utf8_strict
 
@@ -87,15 +89,17 @@ def _check_columns(columns: list[str], required: list[str], optional: list[str],
         )
 
 
-def _check_complete(text: str, file: str) -> None:
+def _check_complete(text: str, file: str, at: Position) -> None:
     if not text.endswith("\n"):
-        last = text.count("\n") + 1
+        last = text.count("\n") + 1 + at.line_shift
         raise BadInputError(file, last, "truncated file: the last line has no line break, it may be cut off")
 
 
-def _ragged(file: str, record: int, line_number: int, line: str, fields: int, n_fields: int) -> BadInputError:
+def _ragged(file: str, record: int, line_number: int, line: str, fields: int, n_fields: int, at: Position) -> BadInputError:
+    """`record` and `line_number` counted within the text, the header being record and line 1."""
     what = "an empty line" if line.strip() == "" else f"{fields} field(s)"
-    return BadInputError(file, record - 1, f"expected {n_fields} comma-separated fields, found {what} (line {line_number})")
+    return BadInputError(file, record - 1 + at.records_before,
+                         f"expected {n_fields} comma-separated fields, found {what} (line {line_number + at.line_shift})")
 
 
 def _separators_add_up(text: str, n_fields: int) -> bool:
@@ -104,7 +108,7 @@ def _separators_add_up(text: str, n_fields: int) -> bool:
     return '"' not in text and text.count(",") == (n_fields - 1) * text.count("\n")
 
 
-def _check_field_counts(text: str, n_fields: int, file: str) -> None:
+def _check_field_counts(text: str, n_fields: int, file: str, at: Position) -> None:
     """Every record has as many fields as the header; Polars would silently pad a short line with nulls.
 
     Vectorised over lines: a line continues the previous record while an odd number of quotes is open, quoted
@@ -117,7 +121,7 @@ def _check_field_counts(text: str, n_fields: int, file: str) -> None:
         ragged = (fields != n_fields).arg_true()
         if ragged.len():
             first = int(ragged[0])
-            raise _ragged(file, first + 1, first + 1, lines[first], int(fields[first]), n_fields)
+            raise _ragged(file, first + 1, first + 1, lines[first], int(fields[first]), n_fields, at)
         return
     lines = (
         lines.to_frame()
@@ -132,35 +136,37 @@ def _check_field_counts(text: str, n_fields: int, file: str) -> None:
         .sort("record")
     )
     if records["quotes"][-1] % 2 == 1:
-        raise BadInputError(file, records.height - 1, "truncated file: a quoted field is still open at the end of the file")
+        raise BadInputError(file, records.height - 1 + at.records_before,
+                            "truncated file: a quoted field is still open at the end of the file")
     fields = records.with_columns(
         fields=pl.col("line").str.replace_all(r'"(?:[^"]|"")*"', "").str.count_matches(",", literal=True) + 1
     ).filter(pl.col("fields") != n_fields)
     if fields.height:
         bad = fields.row(0, named=True)
-        raise _ragged(file, bad["record"], bad["line_number"], bad["line"], bad["fields"], n_fields)
+        raise _ragged(file, bad["record"], bad["line_number"], bad["line"], bad["fields"], n_fields, at)
 
 
-def read_csv_log(text: str, data: bytes, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
+def read_csv_log(text: str, data: bytes, file: str, required: list[str], optional: list[str],
+                 at: Position) -> pl.DataFrame:
     """A CSV log with header → all columns as text (absent optional ones null), source_row = record number.
     `data` is `text` as UTF-8 bytes."""
     header = [c.strip().strip('"') for c in text[: text.find("\n")].rstrip("\r").split(",")]
     _check_columns(header, required, optional, file, 1)
     if not _separators_add_up(text, len(header)):
-        _check_field_counts(text, len(header), file)
+        _check_field_counts(text, len(header), file, at)
     try:
         frame = pl.read_csv(data, infer_schema=False)  # from bytes: 4× faster than from a StringIO
     except pl.exceptions.ComputeError:  # a line with more fields than the header: name it
-        _check_field_counts(text, len(header), file)
+        _check_field_counts(text, len(header), file, at)
         raise
     if frame.height == 0:
         raise BadInputError(file, None, "header only, no records")
-    return _with_all_columns(frame, required, optional)
+    return _with_all_columns(frame, required, optional, at)
 
 
-def _first_bad_json_line(text: str) -> tuple[int, str]:
+def _first_bad_json_line(text: str, at: Position) -> tuple[int, str]:
     """Only on the error path: find the line Polars refused. The line itself is never quoted (personal data)."""
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1 + at.line_shift):
         if not line.strip():
             continue
         try:
@@ -172,42 +178,45 @@ def _first_bad_json_line(text: str) -> tuple[int, str]:
         nested = [k for k, v in record.items() if isinstance(v, (dict, list))]
         if nested:
             return number, f"field(s) {', '.join(nested)} hold a list or object, expected a single value"
-    return 1, "not readable as JSON Lines"
+    return 1 + at.line_shift, "not readable as JSON Lines"
 
 
-def read_jsonl_log(text: str, data: bytes, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
+def read_jsonl_log(text: str, data: bytes, file: str, required: list[str], optional: list[str],
+                   at: Position) -> pl.DataFrame:
     """JSON Lines, one object per line → all columns as text, source_row = line number. Numbers become text.
     `data` is `text` as UTF-8 bytes."""
     blank = text.find("\n\n")
     if text.startswith("\n") or blank >= 0:
-        raise BadInputError(file, text.count("\n", 0, blank) + 2 if blank >= 0 else 1, "empty line inside JSON Lines")
+        line = text.count("\n", 0, blank) + 2 if blank >= 0 else 1
+        raise BadInputError(file, line + at.line_shift, "empty line inside JSON Lines")
     try:
         columns = pl.scan_ndjson(io.BytesIO(data), infer_schema_length=None).collect_schema().names()
         _check_columns(columns, required, optional, file, None)  # keys may differ from line to line
         frame = pl.read_ndjson(io.BytesIO(data), schema={c: pl.String for c in columns})
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
-        row, reason = _first_bad_json_line(text)
+        row, reason = _first_bad_json_line(text, at)
         raise BadInputError(file, row, reason) from None
-    return _with_all_columns(frame, required, optional)
+    return _with_all_columns(frame, required, optional, at)
 
 
-def _with_all_columns(frame: pl.DataFrame, required: list[str], optional: list[str]) -> pl.DataFrame:
+def _with_all_columns(frame: pl.DataFrame, required: list[str], optional: list[str], at: Position) -> pl.DataFrame:
     absent = [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in frame.columns]
     return (
         frame.with_columns(absent)
         .select([pl.col(c).cast(pl.String) for c in required + optional])
-        .with_row_index("source_row", offset=1)
+        .with_row_index("source_row", offset=1 + at.records_before)
         .with_columns(pl.col("source_row").cast(pl.Int64))
     )
 
 
-def read_log(data: bytes, file: str, required: list[str], optional: list[str]) -> pl.DataFrame:
-    """CSV or JSON Lines, told apart by the extension (.jsonl, .ndjson) or else by a first character '{'."""
-    text = decode_utf8_strict(data, file)
-    _check_complete(text, file)
+def read_log(data: bytes, file: str, required: list[str], optional: list[str], at: Position = Position()) -> pl.DataFrame:
+    """CSV or JSON Lines (see is_json_lines). `data` is the whole file or, `at` a Position, a piece of it
+    (transforms/log_pieces.py): rows and lines in errors and source_row are counted from the file's start."""
+    text = decode_utf8_strict(data, file, at.line_shift, whole=at.first)
+    _check_complete(text, file, at)
     utf8 = data.removeprefix(codecs.BOM_UTF8)  # the bytes of `text`: encoding it again took 0.06 s per 1M rows
-    is_jsonl = PurePath(file).suffix.lower() in (".jsonl", ".ndjson") or re.match(r"\s*\{", text) is not None
-    return (read_jsonl_log if is_jsonl else read_csv_log)(text, utf8, file, required, optional)
+    reader = read_jsonl_log if is_json_lines(file, text[:64]) else read_csv_log
+    return reader(text, utf8, file, required, optional, at)
 
 
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
@@ -264,9 +273,14 @@ def mark_repeats(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return frame.with_columns(marks.alias("duplicate_of_row"))
 
 
-def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
-    """Bytes of a check-in log → CHECKINS (see CHECKIN_SCHEMA), visitor references replaced by their HMAC."""
-    raw = read_log(data, file, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+# a visit delivered twice within one file: same facility, time, offer and visitor
+REPEAT_KEY = ["facility_id", "visited_at", "offer", "visitor_pseudonym"]
+
+
+def parse_checkin_log(data: bytes, file: str, key: bytes, at: Position = Position()) -> pl.DataFrame:
+    """Bytes of a check-in log, or of a piece of one (`at`), → CHECKINS (see CHECKIN_SCHEMA), visitor references
+    replaced by their HMAC. Repeats are marked within `data` only (see find_repeats for a file read in pieces)."""
+    raw = read_log(data, file, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, at)
     age_from = {band: lo for band, (lo, _) in AGE_BANDS.items()}
     age_to = {band: hi for band, (_, hi) in AGE_BANDS.items()}
     parsed = (
@@ -291,7 +305,18 @@ def parse_checkin_log(data: bytes, file: str, key: bytes) -> pl.DataFrame:
             age_to=pl.col("age_band").replace_strict(age_to, default=None, return_dtype=pl.Int32),
         )
     )
-    with_repeats = mark_repeats(parsed, ["facility_id", "visited_at", "offer", "visitor_pseudonym"])
+    with_repeats = mark_repeats(parsed, REPEAT_KEY)
     return with_repeats.select(
         [pl.col(name).cast(dtype, strict=False) for name, dtype in CHECKIN_SCHEMA.items()]
     )
+
+
+def parse_checkin_log_pieces(path: Path, key: bytes, piece_bytes: int = PIECE_BYTES) -> Iterator[pl.DataFrame]:
+    """The check-in log at `path` parsed piece by piece (transforms/log_pieces.py), each piece as parse_checkin_log
+    parses a file. Raises BadInputError at the first piece that breaks a file-level rule."""
+    records = 0
+    with path.open("rb") as stream:
+        for piece in read_pieces(stream, path.name, piece_bytes):
+            frame = parse_checkin_log(piece.data, path.name, key, piece.at(records))
+            records += frame.height
+            yield frame

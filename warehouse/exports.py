@@ -13,7 +13,6 @@ the warehouse keeps the exact values for authorised analysts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import polars as pl
 from transforms.accessibility import parse_area_points
 from transforms.bad_input import BadInputError
 from transforms.suppression import SUPPRESSED, suppress_small_counts
+from warehouse.fingerprint import file_sha256
 
 LONG_COLUMNS = ["indicator_id", "subject_type", "subject_id", "subject_name", "period", "convention", "sex",
                 "value", "unit", "flag", "numerator", "denominator"]
@@ -238,12 +238,8 @@ def all_latest_area_values(exports: list[MartExport], default_convention: str) -
 
 # --- writing ----------------------------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _entry(path: Path, rows: int) -> dict[str, dict]:
-    return {path.name: {"rows": rows, "sha256": _sha256(path), "bytes": path.stat().st_size}}
+    return {path.name: {"rows": rows, "sha256": file_sha256(path), "bytes": path.stat().st_size}}
 
 
 def _write(frame: pl.DataFrame, directory: Path, name: str) -> dict[str, dict]:
@@ -313,7 +309,7 @@ def add_to_manifest(staging: Path, names: list[str]) -> None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     for name in names:
         file = staging / name
-        manifest["files"][name] = {"sha256": _sha256(file), "bytes": file.stat().st_size}
+        manifest["files"][name] = {"sha256": file_sha256(file), "bytes": file.stat().st_size}
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -19,15 +19,17 @@ CODE_SUFFIXES = {".py", ".sql", ".toml", ".j2"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    """Read in blocks: a delivery may be bigger than the memory."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def run_fingerprint(data_files: Iterable[Path], config_files: Iterable[Path]) -> str:
     code = sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*") if p.suffix in CODE_SUFFIXES)
-    parts = [("data", p.name, _digest(p)) for p in sorted(data_files)]
-    parts += [("config", str(p), _digest(p)) for p in sorted(config_files) if p.exists()]
-    parts += [("code", str(p.relative_to(ROOT)), _digest(p)) for p in code]
+    parts = [("data", p.name, file_sha256(p)) for p in sorted(data_files)]
+    parts += [("config", str(p), file_sha256(p)) for p in sorted(config_files) if p.exists()]
+    parts += [("code", str(p.relative_to(ROOT)), file_sha256(p)) for p in code]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -23,3 +23,14 @@ class LoadResult:
     status: str  # loaded | superseded
     rows_loaded: int
     message: str | None = None
+    rows_replaced: int = 0  # stored rows with a key of the batch, replaced by it
+
+
+def combined(results: list[LoadResult]) -> LoadResult:
+    """A delivery's result from those of its pieces (one piece for most files, see transforms/log_pieces.py)."""
+    loaded = sum(r.rows_loaded for r in results)
+    replaced = sum(r.rows_replaced for r in results)
+    notes = [f"{loaded - replaced} new, {replaced} already known (replaced)"] if replaced else []
+    notes += [r.message for r in results if r.message]
+    status = "loaded" if any(r.status == "loaded" for r in results) else results[0].status
+    return LoadResult(status, loaded, "; ".join(notes) or None, replaced)

@@ -23,8 +23,7 @@ BOOKING_COLUMNS = ["booking_id", "facility_id", "room_id", "provider", "starts_a
 def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, key: list[str], ctx: LoadContext,
              span_column: str | None = None) -> LoadResult:
     replaced = replace_by_key(con, table, rows, key, span_column, ctx.lineage)
-    message = f"{rows.height - replaced} new, {replaced} already known (replaced)" if replaced else None
-    return LoadResult(status="loaded", rows_loaded=rows.height, message=message)
+    return LoadResult(status="loaded", rows_loaded=rows.height, rows_replaced=replaced)
 
 
 def load_checkins(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame, delivered: pl.DataFrame, ctx: LoadContext) -> LoadResult:
