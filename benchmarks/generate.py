@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from transforms.facility_registry import FacilityRegistry, load_facility_registry
-from transforms.synthetic_usage import iter_checkin_chunks, write_checkin_csv
+from transforms.synthetic_usage import RAW_CHECKIN_COLUMNS, iter_checkin_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 GENESIS_TEMPLATE = ROOT / "data" / "sample" / "statistics" / "12411-02-03-5-B_2018_kreise.csv"
@@ -74,9 +74,18 @@ def write_checkin_deliveries(out: Path, rows: int, seed: int = 2024, rows_per_fi
     volume = rows / at_volume_one * VOLUME_MARGIN
     out.mkdir(parents=True, exist_ok=True)
     written, remaining = [], rows
-    for number, chunk in enumerate(iter_checkin_chunks(registry, start, end, seed, rows_per_file, volume=volume), 1):
-        chunk = chunk.head(remaining)
-        written.append(write_checkin_csv(chunk, out / f"checkins_{number:04d}.csv"))
+    # generated a million rows at a time (a 100M-row file at once did not fit in memory), chunks_per_file of them
+    # appended into one file: the same rows in one file as in files of a million
+    chunk_rows = min(rows_per_file, ROWS_PER_FILE)
+    chunks_per_file = max(1, rows_per_file // chunk_rows)
+    for number, chunk in enumerate(iter_checkin_chunks(registry, start, end, seed, chunk_rows, volume=volume)):
+        chunk = chunk.head(remaining).select(RAW_CHECKIN_COLUMNS)
+        if number % chunks_per_file == 0:
+            written.append(out / f"checkins_{len(written) + 1:04d}.csv")
+            chunk.write_csv(written[-1])
+        else:
+            with written[-1].open("ab") as file:
+                chunk.write_csv(file, include_header=False)
         remaining -= chunk.height
         if remaining == 0:
             return written

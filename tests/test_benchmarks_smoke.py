@@ -125,6 +125,22 @@ def test_a_stage_killed_for_memory_makes_its_target_not_met_and_says_why():
     assert small["all Gemeinden x 30 years <= 60 s"] == "not measured"
 
 
+def test_stages_whose_inputs_were_not_generated_are_not_run_and_their_targets_not_met(tmp_path, monkeypatch):
+    ran = []
+
+    def generation_killed(stage, *_):
+        ran.append(stage)
+        raise run.StageFailed(stage, "killed by SIGKILL (out of memory?)")
+
+    monkeypatch.setattr(run, "_run_stage", generation_killed)
+    result = run.main(["--size", "100M", "--rows-per-file", "100M", "--no-statistics", "--runs", "1",
+                       "--stages", "generate_checkins", "pipeline_ingest", "pipeline_indicators",
+                       "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "results")])
+    assert ran == ["generate_checkins"]
+    assert result["failed_stages"]["pipeline_ingest"] == "not run: generate_checkins failed"
+    assert result["targets"]["100M rows within 16 GB peak"].startswith("not met (pipeline_ingest failed: not run")
+
+
 def test_a_100m_run_whose_indicators_failed_does_not_meet_the_memory_target():
     stages = {"floor_duckdb": {"seconds": 270.0, "peak_rss_mb": 20_300.0},
               "pipeline_ingest": {"seconds": 660.0, "peak_rss_mb": 8_800.0}}
@@ -162,6 +178,16 @@ def test_generated_inputs_are_seeded(tmp_path):
     second = generate.write_checkin_deliveries(tmp_path / "b", 2_500, seed=7, rows_per_file=1_000)
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert sum(p.read_text().count("\n") - 1 for p in first) == 2_500
+
+
+def test_one_big_file_holds_the_rows_of_the_files_of_a_million(tmp_path, monkeypatch):
+    """Generated a chunk of ROWS_PER_FILE rows at a time, whatever the file size (here 1,000 for 1M)."""
+    monkeypatch.setattr(generate, "ROWS_PER_FILE", 1_000)
+    small = generate.write_checkin_deliveries(tmp_path / "small", 3_000, seed=7, rows_per_file=1_000)
+    big = generate.write_checkin_deliveries(tmp_path / "big", 3_000, seed=7, rows_per_file=3_000)
+    assert (len(small), len(big)) == (3, 1)
+    assert big[0].read_text().splitlines() == small[0].read_text().splitlines()[:1] + [
+        line for path in small for line in path.read_text().splitlines()[1:]]
 
 
 def test_genesis_years_parse_as_gemeinde_tables_with_their_stichtag(tmp_path):

@@ -50,6 +50,13 @@ def test_pieces_end_where_records_end_and_repeat_the_header():
     assert pieces[0].data + b"".join(p.data.removeprefix(HEADER) for p in pieces[1:]) == QUOTED
 
 
+def test_no_piece_ends_inside_quotes_even_when_every_record_spans_two_lines():
+    data = b"a,b\n" + b'"x\ny",z\n' * 500
+    pieces = list(read_pieces(io.BytesIO(data), "c.csv", 64))
+    assert len(pieces) > 10
+    assert all(p.data.count(b'"') % 2 == 0 and p.data.endswith(b'",z\n') for p in pieces)
+
+
 def test_an_empty_file_is_one_empty_piece():
     assert [p.data for p in read_pieces(io.BytesIO(b""), "c.csv", 100)] == [b""]
 

@@ -49,15 +49,18 @@ def is_json_lines(file: str, start: str) -> bool:
     return PurePath(file).suffix.lower() in (".jsonl", ".ndjson") or re.match(r"\s*\{", start) is not None
 
 
-def _record_end(data: bytes) -> int:
-    """The offset just after the last line break of `data` outside quotes (data starts at a record), or 0."""
-    end = data.rfind(b"\n") + 1
-    if b'"' not in data:
-        return end
-    open_at_end = data.count(b'"', 0, end) % 2 == 1
-    while end and open_at_end:
-        previous = data.rfind(b"\n", 0, end - 1) + 1
-        open_at_end ^= data.count(b'"', previous, end) % 2 == 1
+def _record_end(data: bytes, start: int, quotes_before: int) -> int:
+    """The offset just after the last line break in data[start:] with an even number of quotes before it (data
+    begins at a record), or 0 if there is none. `quotes_before`: the quotes in data[:start]."""
+    end = data.rfind(b"\n", start) + 1
+    if not end:
+        return 0
+    open_quote = (quotes_before + data.count(b'"', start, end)) % 2
+    while open_quote:
+        previous = data.rfind(b"\n", start, end - 1) + 1
+        if not previous:
+            return 0
+        open_quote ^= data.count(b'"', previous, end) % 2
         end = previous
     return end
 
@@ -65,26 +68,33 @@ def _record_end(data: bytes) -> int:
 def read_pieces(stream: BinaryIO, file: str, piece_bytes: int = PIECE_BYTES) -> Iterator[Piece]:
     """The stream's bytes as pieces of at least `piece_bytes` (the last may be shorter; a record longer than that
     makes a longer piece). Whatever follows the last record boundary, a line cut off or a quote left open, ends
-    the last piece, where the parser reports it. An empty stream is one empty piece."""
+    the last piece, where the parser reports it. An empty stream is one empty piece.
+
+    Each block read is searched for a record boundary once: a file whose quote never closes is read to its end
+    (and refused there) without searching what was read before again."""
     header = b""
     lines_before = 0  # lines of the file before the next piece
     first = True
     data = b""
+    searched = quotes = 0  # data[:searched] holds no record boundary to take, and `quotes` quotes
     while block := stream.read(piece_bytes):
         data += block
-        end = _record_end(data)
+        end = _record_end(data, searched, quotes)
         if first and end:
             header_end = data.find(b"\n") + 1
             if not is_json_lines(file, data[:64].decode("utf-8", "replace").lstrip("\ufeff")):
                 header = data[:header_end].removeprefix(codecs.BOM_UTF8)
                 if end == header_end:
-                    continue  # only the header so far
+                    end = 0  # only the header so far: read on
         if not end:
-            continue  # no record ends in it yet: read on
+            quotes += data.count(b'"', searched)
+            searched = len(data)
+            continue
         yield _piece(header, data[:end], lines_before, first)
         lines_before += data.count(b"\n", 0, end)
         first = False
         data = data[end:]
+        searched, quotes = len(data), data.count(b'"')  # after the last boundary: none in it
     if data or first:
         yield _piece(header, data, lines_before, first)
 
