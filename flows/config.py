@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transforms.demography import AgeConvention
+from transforms.log_pieces import PIECE_BYTES
 from warehouse.ingest import FORMATS
 
 
@@ -97,6 +98,7 @@ class PipelineConfig:
     task_runner: str = "processes"  # processes | threads | dask: where new files are parsed side by side
     max_workers: int = 2
     dask_address: str | None = None  # a running Dask scheduler; none: a local cluster per flow run
+    piece_bytes: int = PIECE_BYTES  # a usage log is read, validated and loaded in pieces of about this size
     duckdb_memory_limit: str | None = None  # e.g. "4GB": DuckDB spills beyond it instead of taking 80 % of RAM
 
     def flow_task_runner(self):
@@ -186,8 +188,17 @@ def load_config(path: str | Path) -> PipelineConfig:
         task_runner=raw.get("execution", {}).get("task_runner", "processes"),
         max_workers=int(raw.get("execution", {}).get("max_workers", 2)),
         dask_address=raw.get("execution", {}).get("dask_address"),
+        piece_bytes=_piece_bytes(path, raw.get("execution", {}).get("piece_mb")),
         duckdb_memory_limit=raw.get("warehouse", {}).get("memory_limit"),
     )
+
+
+def _piece_bytes(path: Path, piece_mb) -> int:
+    if piece_mb is None:
+        return PIECE_BYTES
+    if isinstance(piece_mb, bool) or not isinstance(piece_mb, (int, float)) or piece_mb <= 0:
+        raise ConfigError(f"{path}: [execution] piece_mb = {piece_mb!r}: a number of megabytes above 0")
+    return int(piece_mb * 1024 * 1024)
 
 
 def _optional_path(root: Path, raw: dict, section: str, key: str) -> Path | None:

@@ -68,7 +68,7 @@ def _ingest_context(config_path: str, source_name: str) -> IngestContext:
     return IngestContext(landing=config.paths.landing, quarantine=config.paths.quarantine,
                          validation=config.paths.validation, facility_registry=config.facility_registry,
                          population_basis=declared_population_basis(config.statistics_sources, source_name),
-                         options=source.options if source else {})
+                         options=source.options if source else {}, piece_bytes=config.piece_bytes)
 
 
 @task(cache_policy=NO_CACHE)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 
 import duckdb
+import pytest
 
 from conftest import ORDS_202303, ORDS_202309, write_config
-from flows.config import load_config
+from flows.config import ConfigError, load_config
 from flows.nightly import nightly
 from flows.task_runners import task_runner_from_config
 
@@ -34,3 +35,15 @@ def test_execution_settings_choose_the_runner(tmp_path):
     config.write_text(text)
     runner = load_config(config).flow_task_runner()
     assert type(runner).__name__ == "DaskTaskRunner"
+
+
+def test_the_piece_size_of_big_usage_logs_is_configured_in_megabytes(tmp_path):
+    config = write_config(tmp_path, {})
+    base = config.read_text()
+    assert load_config(config).piece_bytes == 128 * 1024 * 1024
+    config.write_text(base + "\n[execution]\npiece_mb = 0.5\n")
+    assert load_config(config).piece_bytes == 512 * 1024
+    for bad in ("0", '"big"', "-1"):
+        config.write_text(base + f"\n[execution]\npiece_mb = {bad}\n")
+        with pytest.raises(ConfigError, match="piece_mb"):
+            load_config(config)
