@@ -191,7 +191,10 @@ def read_jsonl_log(text: str, data: bytes, file: str, required: list[str], optio
         raise BadInputError(file, line + at.line_shift, "empty line inside JSON Lines")
     try:
         columns = pl.scan_ndjson(io.BytesIO(data), infer_schema_length=None).collect_schema().names()
-        _check_columns(columns, required, optional, file, None)  # keys may differ from line to line
+        if at.json_keys is None:
+            _check_columns(columns, required, optional, file, None)  # keys may differ from line to line
+        else:
+            at.json_keys.update(dict.fromkeys(columns))
         frame = pl.read_ndjson(io.BytesIO(data), schema={c: pl.String for c in columns})
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
         row, reason = _first_bad_json_line(text, at)
@@ -200,7 +203,9 @@ def read_jsonl_log(text: str, data: bytes, file: str, required: list[str], optio
 
 
 def _with_all_columns(frame: pl.DataFrame, required: list[str], optional: list[str], at: Position) -> pl.DataFrame:
-    absent = [pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in frame.columns]
+    """Absent columns as nulls: optional ones, and required ones that a piece of JSON Lines lacks (the file as a
+    whole must have them, see Position.json_keys)."""
+    absent = [pl.lit(None, dtype=pl.String).alias(c) for c in required + optional if c not in frame.columns]
     return (
         frame.with_columns(absent)
         .select([pl.col(c).cast(pl.String) for c in required + optional])
@@ -315,8 +320,11 @@ def parse_checkin_log_pieces(path: Path, key: bytes, piece_bytes: int = PIECE_BY
     """The check-in log at `path` parsed piece by piece (transforms/log_pieces.py), each piece as parse_checkin_log
     parses a file. Raises BadInputError at the first piece that breaks a file-level rule."""
     records = 0
+    json_keys: dict[str, None] = {}
     with path.open("rb") as stream:
         for piece in read_pieces(stream, path.name, piece_bytes):
-            frame = parse_checkin_log(piece.data, path.name, key, piece.at(records))
+            frame = parse_checkin_log(piece.data, path.name, key, piece.at(records, json_keys))
             records += frame.height
             yield frame
+    if json_keys:
+        _check_columns(list(json_keys), REQUIRED_COLUMNS, OPTIONAL_COLUMNS, path.name, None)

@@ -32,6 +32,9 @@ class Position:
     line_shift: int = 0  # file line = line within the piece's data + line_shift
     records_before: int = 0  # records (data rows) of the file before the piece
     first: bool = True  # the piece that starts the file (only it can show that the file is empty)
+    # JSON Lines in pieces: the keys of every piece so far, in order of appearance. Keys may differ from line to
+    # line, so the file's columns are checked once, over all of them, after its last piece; None: check here.
+    json_keys: dict[str, None] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ class Piece:
     line_shift: int
     first: bool
 
-    def at(self, records_before: int) -> Position:
-        return Position(self.line_shift, records_before, self.first)
+    def at(self, records_before: int, json_keys: dict[str, None]) -> Position:
+        return Position(self.line_shift, records_before, self.first, json_keys)
 
 
 def is_json_lines(file: str, start: str) -> bool:
