@@ -330,3 +330,16 @@ def test_a_big_delivery_is_validated_and_loaded_in_pieces_with_the_result_of_one
     assert one_batch[3] == [(1, rows)]
     first_rows = [first for first, _ in pieces[3]]
     assert len(first_rows) > 5 and first_rows[0] == 1 and sum(count for _, count in pieces[3]) == rows
+
+
+def test_a_big_delivery_with_a_bad_line_in_its_last_piece_leaves_nothing_but_its_refusal(tmp_path, con, dirs):
+    """The whole file is parsed before any piece is loaded: a ragged last line refuses all of it."""
+    delivery = tmp_path / "checkins_2024-01-big.csv"
+    delivery.write_bytes(CHECKINS_JAN.read_bytes() + b"2024-01-31T10:00:00+01:00,mk-seniorentreff-luedenscheid\n")
+    ctx = IngestContext(dirs.landing, dirs.quarantine, dirs.validation, dirs.facility_registry, piece_bytes=100_000)
+    outcome = ingest_file(con, "r1", "checkins", "checkin_log", delivery, ctx)
+    assert (outcome.status, outcome.rows_loaded) == ("quarantined", 0)
+    assert con.sql("SELECT count(*) FROM staging.checkins").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM audit.validation_results").fetchall() == [(0,)]
+    assert con.sql("SELECT row_number, reason FROM audit.quarantine").fetchall() == [
+        (9305, "expected 8 comma-separated fields, found 2 field(s) (line 9306)")]
