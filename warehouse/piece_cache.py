@@ -29,6 +29,8 @@ from typing import Callable, Iterable
 import duckdb
 import polars as pl
 
+from warehouse.fingerprint import file_sha256
+
 # the part of a get_or_update piece that holds its content per week
 WEEKS_PART = "content by week"
 CODE_FOLDERS = [Path(__file__).resolve().parents[1] / name for name in ("transforms", "warehouse")]
@@ -42,7 +44,7 @@ def fingerprint(*parts: object) -> str:
 def code_fingerprint() -> str:
     files = sorted(p for folder in CODE_FOLDERS for p in folder.rglob("*") if p.suffix in (".py", ".sql"))
     return fingerprint(pl.__version__, duckdb.__version__,
-                       *(hashlib.sha256(p.read_bytes()).hexdigest() for p in files))
+                       *(file_sha256(p) for p in files))
 
 
 Content = tuple[int, int]
